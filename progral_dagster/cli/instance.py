@@ -1,0 +1,68 @@
+"""The Dagster instance of a PROGRAL_HOME and in-process materialisation (no daemon needed)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..settings import Settings
+
+DAGSTER_YAML = """\
+# Embedded default: SQLite storage under this folder. Production: see deploy/dagster.yaml.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: progral/training
+        limit: 1
+run_retries:
+  enabled: true
+  max_retries: 1
+sensors:
+  use_threads: true
+  num_workers: 2
+"""
+
+
+def ensure_dagster_home(s: Settings) -> Path:
+    s.dagster_home.mkdir(parents=True, exist_ok=True)
+    cfg = s.dagster_home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+    return s.dagster_home
+
+
+def get_instance(s: Settings):
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(s))
+    return dg.DagsterInstance.get()
+
+
+def materialize(s: Settings, assets: Sequence, *, instance=None, tags: dict | None = None,
+                selection=None, partition_key: str | None = None, raise_on_error: bool = True,
+                quiet: bool = False):
+    """Materialise assets in this process with the service's resources for home ``s``."""
+    import dagster as dg
+
+    from ..definitions import resources_for
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    instance = instance or get_instance(s)
+    return dg.materialize(
+        assets,
+        instance=instance,
+        resources=resources_for(s),
+        tags=tags,
+        selection=selection,
+        partition_key=partition_key,
+        raise_on_error=raise_on_error,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}} if quiet else None,
+    )

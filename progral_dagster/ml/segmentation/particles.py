@@ -1,0 +1,237 @@
+"""Particles of a phase: watershed separation, per-particle shape statistics, CEI rim enrichment.
+
+Follows Lombardo et al., Adv. Mater. Interfaces 10 (2023) 2300640 (SCIENCE.md, workflow 2):
+touching particles and agglomerates are separated by a marker watershed on the Euclidean
+distance transform of the phase mask, then measured (equivalent diameter, major/minor axis,
+solidity). Markers are the h-maxima of the distance transform (a maximum must rise ``h`` pixels
+above the saddle to its neighbour), which splits particles at necks but not along the ridge of
+an elongated flake. scikit-image provides the watershed, h-maxima and region properties (all
+maintained), so only the glue is written here.
+
+The CEI is nanometres thick, far below a pixel: it shows as an enrichment of its ions at
+particle rims, measured per particle as (sum of CEI counts / reference counts) in a rim of
+``width`` pixels inside the particle outline, divided by the same ratio in the particle core
+(pixels at least ``core_depth`` from the outline). Ratios of sums of raw counts are unbiased
+under Poisson noise, so no denoising enters this measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+
+PARTICLE_COLUMNS = [
+    "particle_id",
+    "phase",
+    "area_px",
+    "area_um2",
+    "equivalent_diameter_px",
+    "equivalent_diameter_um",
+    "major_axis_um",
+    "minor_axis_um",
+    "aspect_ratio",
+    "solidity",
+    "centroid_x",
+    "centroid_y",
+    "touches_border",
+    "rim_enrichment",
+    "rim_enriched",
+]
+
+
+def separate_particles(
+    mask: np.ndarray,
+    h_px: float = 2.0,
+    min_area_px: int = 15,
+    fill_holes: bool = True,
+) -> np.ndarray:
+    """Instance labels (int32, 0 = background) of the particles in a boolean phase mask.
+
+    Holes are filled (a misclassified pixel inside a particle must not split it), objects
+    smaller than ``min_area_px`` are dropped, markers are the h-maxima of the distance
+    transform, and the watershed of the negated distance, restricted to the mask, grows them.
+    Watershed pieces smaller than ``min_area_px`` are merged into a touching neighbour.
+    """
+    from skimage.measure import label
+    from skimage.morphology import h_maxima, remove_small_objects
+    from skimage.segmentation import watershed
+
+    m = np.asarray(mask, bool)
+    if fill_holes:
+        m = ndi.binary_fill_holes(m)
+    if min_area_px > 1:
+        m = remove_small_objects(m, max_size=min_area_px - 1)
+    if not m.any():
+        return np.zeros(m.shape, np.int32)
+    dist = ndi.distance_transform_edt(m)
+    peaks = h_maxima(dist, h_px)
+    markers = label(peaks & m, connectivity=2)
+    inst = watershed(-dist, markers, mask=m).astype(np.int32)
+    return _merge_small(inst, min_area_px)
+
+
+def _merge_small(inst: np.ndarray, min_area_px: int) -> np.ndarray:
+    """Give watershed pieces under ``min_area_px`` to the neighbour they share most border with
+    (or drop them when isolated); relabel 1..n in order of first appearance."""
+    sizes = np.bincount(inst.ravel())
+    small = [i for i in np.nonzero(sizes)[0] if i and sizes[i] < min_area_px]
+    for i in small:
+        own = inst == i
+        ring = ndi.binary_dilation(own) & ~own
+        nb = inst[ring]
+        nb = nb[(nb != 0) & (nb != i)]
+        inst[own] = np.bincount(nb).argmax() if nb.size else 0
+    from skimage.segmentation import relabel_sequential
+
+    return relabel_sequential(inst)[0].astype(np.int32)
+
+
+def own_outline_distance(instances: np.ndarray) -> np.ndarray:
+    """Distance (px) of each particle pixel to its own particle's outline (0 on the outline:
+    pixels with a 4-neighbour of another id or background); 0 outside particles."""
+    inst = instances
+    edge = np.zeros(inst.shape, bool)
+    edge[:-1, :] |= inst[:-1, :] != inst[1:, :]
+    edge[1:, :] |= inst[1:, :] != inst[:-1, :]
+    edge[:, :-1] |= inst[:, :-1] != inst[:, 1:]
+    edge[:, 1:] |= inst[:, 1:] != inst[:, :-1]
+    # image border counts as outline too: the particle may continue outside the map
+    edge[0, :] = edge[-1, :] = True
+    edge[:, 0] = edge[:, -1] = True
+    edge &= inst > 0
+    dist = ndi.distance_transform_edt(~edge)
+    dist[inst == 0] = 0
+    return dist.astype(np.float32)
+
+
+def rim_enrichment(
+    instances: np.ndarray,
+    signal: np.ndarray,
+    reference: np.ndarray,
+    *,
+    width_px: float = 3.0,
+    offset_px: float = 0.0,
+    core_depth_px: float = 5.0,
+) -> np.ndarray:
+    """Per-particle rim enrichment (index i = particle id i; NaN for id 0, particles without a
+    core or with no signal in the core).
+
+    enrichment = (sum signal / sum reference over rim pixels) / (same over core pixels), rim =
+    outline distance in [offset, offset + width), core = distance >= core_depth.
+    """
+    n = int(instances.max()) + 1
+    d = own_outline_distance(instances)
+    inside = instances > 0
+    rim = inside & (d >= offset_px) & (d < offset_px + width_px)
+    core = inside & (d >= core_depth_px)
+    sig = np.asarray(signal, np.float64)
+    ref = np.asarray(reference, np.float64)
+
+    def sums(sel: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.bincount(instances[sel], weights=w[sel], minlength=n)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rim_ratio = sums(rim, sig) / sums(rim, ref)
+        core_ratio = sums(core, sig) / sums(core, ref)
+        out = rim_ratio / core_ratio
+    out[~np.isfinite(out)] = np.nan
+    out[0] = np.nan
+    return out
+
+
+def particle_table(
+    instances: np.ndarray,
+    phase_of: Mapping[int, str],
+    pixel_size_um: float | None = None,
+) -> pd.DataFrame:
+    """Per-particle statistics (columns :data:`PARTICLE_COLUMNS`; ``rim_*`` left NaN/False).
+
+    Lengths in micrometres when ``pixel_size_um`` is known, else the ``*_um`` columns are NaN.
+    aspect_ratio = major / minor axis of the inertia ellipse.
+    """
+    from skimage.measure import regionprops_table
+
+    if not instances.any():
+        return pd.DataFrame(columns=PARTICLE_COLUMNS)
+    props = regionprops_table(
+        instances,
+        properties=(
+            "label",
+            "area",
+            "axis_major_length",
+            "axis_minor_length",
+            "solidity",
+            "centroid",
+            "bbox",
+        ),
+    )
+    ny, nx = instances.shape
+    px = float(pixel_size_um) if pixel_size_um else np.nan
+    area = props["area"].astype(np.float64)
+    major = props["axis_major_length"]
+    minor = props["axis_minor_length"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ar = np.where(minor > 0, major / minor, np.nan)
+    eqd = np.sqrt(4 * area / np.pi)
+    touches = (
+        (props["bbox-0"] == 0)
+        | (props["bbox-1"] == 0)
+        | (props["bbox-2"] == ny)
+        | (props["bbox-3"] == nx)
+    )
+    df = pd.DataFrame(
+        {
+            "particle_id": props["label"].astype(np.int64),
+            "phase": [phase_of.get(int(i), "unknown") for i in props["label"]],
+            "area_px": area.astype(np.int64),
+            "area_um2": area * px * px,
+            "equivalent_diameter_px": eqd,
+            "equivalent_diameter_um": eqd * px,
+            "major_axis_um": major * px,
+            "minor_axis_um": minor * px,
+            "aspect_ratio": ar,
+            "solidity": props["solidity"],
+            "centroid_x": props["centroid-1"],
+            "centroid_y": props["centroid-0"],
+            "touches_border": touches.astype(bool),
+            "rim_enrichment": np.nan,
+            "rim_enriched": False,
+        }
+    )
+    return df[PARTICLE_COLUMNS]
+
+
+def particles_of_phases(
+    labels: np.ndarray,
+    phases: Mapping[int, str],
+    particle_phases: Sequence[str],
+    *,
+    h_px: float = 2.0,
+    min_area_px: int = 15,
+    fill_holes: bool = True,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Watershed particles of every phase in ``particle_phases``: one instance image with ids
+    unique across phases, and particle id -> phase name."""
+    inst = np.zeros(labels.shape, np.int32)
+    phase_of: dict[int, str] = {}
+    offset = 0
+    for value, name in sorted(phases.items()):
+        if name not in particle_phases:
+            continue
+        own = separate_particles(labels == value, h_px, min_area_px, fill_holes)
+        # a filled hole may belong to another particle phase: never overwrite
+        own[inst > 0] = 0
+        sel = own > 0
+        inst[sel] = own[sel] + offset
+        n = int(own.max())
+        for i in np.unique(own[sel]):
+            phase_of[int(i) + offset] = name
+        offset += n
+    from skimage.segmentation import relabel_sequential
+
+    inst, fw, _inv = relabel_sequential(inst)
+    phase_of = {int(fw[k]): v for k, v in phase_of.items() if fw[k] > 0}
+    return inst.astype(np.int32), phase_of

@@ -1,0 +1,384 @@
+"""End-to-end segmentation of ToF-SIMS mass images of electrode cross-sections.
+
+The workflow of Lombardo et al., Adv. Mater. Interfaces 10 (2023) 2300640 (SCIENCE.md,
+workflow 2): Poisson denoising and pixel normalisation (:mod:`.features`), phase segmentation
+(:mod:`.phases`, unsupervised or supervised), watershed particle separation on the distance
+transform and per-particle statistics with CEI rim enrichment (:mod:`.particles`), phase
+fractions and interface lengths (:mod:`.metrics`).
+
+The fitted model is a :class:`PhaseSegmenter`: a picklable object (numpy arrays and
+scikit-learn estimators) with ``segment(ion_images, pixel_size_um) -> SegmentationResult``,
+which the MLflow layer wraps as a pyfunc. ``ion_images`` is a dict ion name -> 2D count image,
+``total`` among them, so nothing here depends on files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .features import fit_pixel_features, model_ions, sample_base
+from .metrics import interface_lengths, phase_fractions
+from .normalize import reference_image
+from .particles import particle_table, particles_of_phases, rim_enrichment
+from .phases import (
+    SupervisedPhaseModel,
+    UnsupervisedPhaseModel,
+    markers_for,
+    name_clusters,
+)
+
+NON_PARTICLE_PHASES = ("pore", "carbon-binder", "binder", "cbd", "background", "unlabelled")
+DEFAULT_CEI_IONS = ("LiCO3-", "CO3-", "PO2-", "PO3-", "NiF3-", "MnF3-")
+
+
+@dataclass(frozen=True)
+class SegmentationParams:
+    """Every parameter of the pipeline (recorded with the model).
+
+    Attributes
+    ----------
+    reference : normalisation denominator, ``total`` or an ion name
+    denoise : ``tv`` (total variation), ``nlm`` (non-local means), ``gaussian`` or ``none``,
+        applied after the Anscombe transform
+    denoise_strength : scales the denoiser (1 = the tuned default)
+    n_components : principal components kept of the standardised pixel features
+    sample_pixels : pixels sampled per image for fitting
+    clusters_per_phase : unsupervised: mixture components per phase
+    scales : supervised: Gaussian scales (px) of the multi-scale features
+    n_estimators, max_depth : supervised: random forest size
+    particle_phases : phases split into particles (None: every phase not in
+        :data:`NON_PARTICLE_PHASES`)
+    watershed_h_px : h of the h-maxima markers on the distance transform (px)
+    min_particle_area_px : smaller particles are dropped / merged
+    fill_holes : fill holes in a particle phase before the watershed
+    cei_ions : ions whose rim enrichment is measured (those present are used)
+    rim_width_px, rim_offset_px, core_depth_px : rim = outline distance in
+        [offset, offset + width), core = distance >= core_depth
+    rim_threshold : a particle with rim enrichment above this is flagged ``rim_enriched``
+    seed : random seed of sampling and model fitting
+    tile_pixels : pixels per prediction strip (bounds memory)
+    """
+
+    reference: str = "total"
+    denoise: str = "tv"
+    denoise_strength: float = 1.0
+    n_components: int = 8
+    sample_pixels: int = 40_000
+    clusters_per_phase: int = 1
+    scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+    n_estimators: int = 40
+    max_depth: int | None = 16
+    particle_phases: tuple[str, ...] | None = None
+    watershed_h_px: float = 2.0
+    min_particle_area_px: int = 15
+    fill_holes: bool = True
+    cei_ions: tuple[str, ...] = DEFAULT_CEI_IONS
+    rim_width_px: float = 3.0
+    rim_offset_px: float = 0.0
+    core_depth_px: float = 5.0
+    rim_threshold: float = 1.5
+    seed: int = 0
+    tile_pixels: int = 262_144
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for MLflow params)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass
+class SegmentationResult:
+    """What :meth:`PhaseSegmenter.segment` returns.
+
+    Attributes
+    ----------
+    labels : (ny, nx) uint8 phase label image
+    phases : label value -> phase name
+    particles : one row per particle (:data:`.particles.PARTICLE_COLUMNS`)
+    phase_fractions : phase name -> area fraction
+    interface_lengths : ``"A|B"`` -> boundary length (um, or px without a pixel size)
+    rim_enrichment : summary: ions used, median enrichment, fraction of particles enriched,
+        number of particles measured, median per ion
+    instances : (ny, nx) int32 particle ids (0 = none)
+    pixel_size_um : pixel size used (None if unknown)
+    """
+
+    labels: np.ndarray
+    phases: dict[int, str]
+    particles: pd.DataFrame
+    phase_fractions: dict[str, float]
+    interface_lengths: dict[str, float]
+    rim_enrichment: dict[str, Any]
+    instances: np.ndarray = field(repr=False)
+    pixel_size_um: float | None = None
+
+
+@dataclass
+class PhaseSegmenter:
+    """A fitted segmentation model: phase model + pipeline parameters."""
+
+    phase_model: UnsupervisedPhaseModel | SupervisedPhaseModel
+    params: SegmentationParams
+    kind: str = "unsupervised"
+
+    @property
+    def phases(self) -> dict[int, str]:
+        return dict(self.phase_model.phases)
+
+    @property
+    def ions(self) -> tuple[str, ...]:
+        return self.phase_model.features.ions
+
+    def predict_labels(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Phase label image only."""
+        return self.phase_model.predict(ion_images)
+
+    def segment(
+        self, ion_images: Mapping[str, np.ndarray], pixel_size_um: float | None = None
+    ) -> SegmentationResult:
+        """Phases, particles, fractions, interface lengths and rim enrichment of one image."""
+        labels = self.predict_labels(ion_images)
+        return analyse_labels(labels, self.phases, ion_images, pixel_size_um, self.params)
+
+
+def particle_phase_names(phases: Mapping[int, str], params: SegmentationParams) -> list[str]:
+    """Phases to split into particles."""
+    if params.particle_phases is not None:
+        return [p for p in phases.values() if p in params.particle_phases]
+    return [p for p in phases.values() if p.lower() not in NON_PARTICLE_PHASES]
+
+
+def analyse_labels(
+    labels: np.ndarray,
+    phases: Mapping[int, str],
+    ion_images: Mapping[str, np.ndarray] | None,
+    pixel_size_um: float | None,
+    params: SegmentationParams | None = None,
+) -> SegmentationResult:
+    """Particles, rim enrichment, fractions and interface lengths of a phase label image.
+
+    ``ion_images`` may be None (a segmented micrograph): rim enrichment is then not measured.
+    """
+    params = params or SegmentationParams()
+    phases = dict(phases)
+    inst, phase_of = particles_of_phases(
+        labels,
+        phases,
+        particle_phase_names(phases, params),
+        h_px=params.watershed_h_px,
+        min_area_px=params.min_particle_area_px,
+        fill_holes=params.fill_holes,
+    )
+    parts = particle_table(inst, phase_of, pixel_size_um)
+    rim: dict[str, Any] = {"ions": [], "median": None, "fraction_enriched": None,
+                           "n_particles": 0, "per_ion_median": {}}
+    cei = [i for i in params.cei_ions if ion_images is not None and i in ion_images]
+    if cei and len(parts):
+        assert ion_images is not None
+        ref = reference_image(ion_images, params.reference)
+        kw = {
+            "width_px": params.rim_width_px,
+            "offset_px": params.rim_offset_px,
+            "core_depth_px": params.core_depth_px,
+        }
+        signal = np.zeros(ref.shape, np.float64)
+        per_ion = {}
+        for ion in cei:
+            img = np.asarray(ion_images[ion], np.float64)
+            signal += img
+            per_ion[ion] = rim_enrichment(inst, img, ref, **kw)
+        enr = rim_enrichment(inst, signal, ref, **kw)
+        ids = parts["particle_id"].to_numpy()
+        parts["rim_enrichment"] = enr[ids]
+        parts["rim_enriched"] = parts["rim_enrichment"] > params.rim_threshold
+        measured = parts["rim_enrichment"].dropna()
+        rim = {
+            "ions": cei,
+            "median": float(measured.median()) if len(measured) else None,
+            "fraction_enriched": float(parts.loc[measured.index, "rim_enriched"].mean())
+            if len(measured)
+            else None,
+            "n_particles": int(len(measured)),
+            "per_ion_median": {
+                ion: float(np.nanmedian(v[ids])) if np.isfinite(v[ids]).any() else None
+                for ion, v in per_ion.items()
+            },
+        }
+    return SegmentationResult(
+        labels=labels,
+        phases=phases,
+        particles=parts,
+        phase_fractions=phase_fractions(labels, phases),
+        interface_lengths=interface_lengths(labels, phases, pixel_size_um),
+        rim_enrichment=rim,
+        instances=inst,
+        pixel_size_um=pixel_size_um,
+    )
+
+
+def _ions_of(images_list: Sequence[Mapping[str, np.ndarray]], reference: str) -> tuple[str, ...]:
+    """Ions present in every training image, in the first image's order."""
+    first = model_ions(images_list[0], reference)
+    common = [i for i in first if all(i in im for im in images_list)]
+    if not common:
+        raise ValueError("the training images share no ion")
+    return tuple(common)
+
+
+def fit_unsupervised(
+    images_list: Sequence[Mapping[str, np.ndarray]],
+    marker_ions: Mapping[str, Sequence[str]] | str,
+    params: SegmentationParams | None = None,
+) -> PhaseSegmenter:
+    """Fit the unsupervised model: Gaussian mixture on pixel features, clusters named by
+    marker ions.
+
+    Parameters
+    ----------
+    images_list : one or more ion-image dicts (ion -> 2D counts, ``total`` among them)
+    marker_ions : phase -> marker ions (a phase with [] is the low-total-counts phase), or a
+        material name looked up in :data:`.phases.DEFAULT_MARKERS`
+    params : pipeline parameters
+    """
+    from sklearn.mixture import GaussianMixture
+
+    params = params or SegmentationParams()
+    markers = markers_for(marker_ions) if isinstance(marker_ions, str) else dict(marker_ions)
+    if not markers:
+        raise ValueError("marker_ions names no phase")
+    images_list = list(images_list)
+    if not images_list:
+        raise ValueError("no training images")
+    rng = np.random.default_rng(params.seed)
+    ions = _ions_of(images_list, params.reference)
+    samples = []
+    for im in images_list:
+        n = next(iter(im.values())).size
+        idx = np.sort(rng.choice(n, size=min(n, params.sample_pixels), replace=False))
+        samples.append(
+            sample_base(im, ions, idx, params.reference, params.denoise, params.denoise_strength)
+        )
+    base = np.concatenate(samples)
+    feats = fit_pixel_features(
+        base, ions, params.reference, params.denoise, params.denoise_strength, params.n_components
+    )
+    z = (base - feats.mean) / feats.scale
+    x = (z @ feats.components).astype(np.float32)
+    n_clusters = len(markers) * max(1, params.clusters_per_phase)
+    gm = GaussianMixture(
+        n_components=n_clusters,
+        covariance_type="full",
+        n_init=2,
+        random_state=params.seed,
+        reg_covar=1e-4,
+    ).fit(x)
+    cluster = gm.predict(x)
+    phase_idx = name_clusters(cluster, z, feats.names, n_clusters, markers)
+    phases = dict(enumerate(markers))
+    model = UnsupervisedPhaseModel(
+        features=feats,
+        mixture=gm,
+        cluster_label=phase_idx.astype(np.uint8),
+        phases=phases,
+        tile_pixels=params.tile_pixels,
+    )
+    return PhaseSegmenter(model, params, kind="unsupervised")
+
+
+def fit_supervised(
+    images_list: Sequence[Mapping[str, np.ndarray]],
+    label_images_list: Sequence[np.ndarray],
+    phases: Mapping[int, str] | None = None,
+    params: SegmentationParams | None = None,
+) -> PhaseSegmenter:
+    """Fit the supervised model: random forest on multi-scale features of annotated pixels.
+
+    Parameters
+    ----------
+    images_list : ion-image dicts, one per label image
+    label_images_list : label images on the same pixel grids; 0 = not annotated, other values
+        are phases
+    phases : label value -> phase name (default ``phase_<value>``)
+    params : pipeline parameters
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    from .features import iter_multiscale
+
+    params = params or SegmentationParams()
+    images_list = list(images_list)
+    label_images_list = [np.asarray(lab) for lab in label_images_list]
+    if len(images_list) != len(label_images_list) or not images_list:
+        raise ValueError("give one label image per ion-image dict (at least one)")
+    rng = np.random.default_rng(params.seed)
+    ions = _ions_of(images_list, params.reference)
+    values = sorted({int(v) for lab in label_images_list for v in np.unique(lab) if v != 0})
+    if len(values) < 2:
+        raise ValueError("label images must annotate at least two phases (0 = unannotated)")
+    per_class = max(1, params.sample_pixels // len(values))
+    picks: list[np.ndarray] = []
+    for im, lab in zip(images_list, label_images_list, strict=True):
+        shape = next(iter(im.values())).shape
+        if lab.shape != shape:
+            raise ValueError(f"label image shape {lab.shape} differs from image shape {shape}")
+        flat = lab.ravel()
+        sel = []
+        for v in values:
+            where = np.flatnonzero(flat == v)
+            if where.size:
+                sel.append(rng.choice(where, size=min(where.size, per_class), replace=False))
+        picks.append(np.sort(np.concatenate(sel)) if sel else np.zeros(0, np.int64))
+    # principal axes from a uniform sample of every image (annotated pixels alone may miss
+    # what the images contain)
+    base = []
+    for im in images_list:
+        n = next(iter(im.values())).size
+        idx = np.sort(rng.choice(n, size=min(n, params.sample_pixels), replace=False))
+        base.append(
+            sample_base(im, ions, idx, params.reference, params.denoise, params.denoise_strength)
+        )
+    feats = fit_pixel_features(
+        np.concatenate(base), ions, params.reference, params.denoise, params.denoise_strength,
+        params.n_components,
+    )
+    xs, ys = [], []
+    for im, lab, idx in zip(images_list, label_images_list, picks, strict=True):
+        if not idx.size:
+            continue
+        comp = feats.project(im)
+        nx = comp.shape[2]
+        rows = idx // nx
+        for r0, r1, f in iter_multiscale(comp, params.scales, params.tile_pixels):
+            m = (rows >= r0) & (rows < r1)
+            if m.any():
+                xs.append(f[idx[m] - r0 * nx])
+                ys.append(lab.ravel()[idx[m]])
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    rf = RandomForestClassifier(
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        min_samples_leaf=2,
+        n_jobs=1,
+        random_state=params.seed,
+    ).fit(x, y)
+    names = {v: (phases or {}).get(v, f"phase_{v}") for v in values}
+    model = SupervisedPhaseModel(
+        features=feats,
+        sigmas=tuple(params.scales),
+        classifier=rf,
+        phases=names,
+        tile_pixels=params.tile_pixels,
+    )
+    return PhaseSegmenter(model, params, kind="supervised")
+
+
+def with_params(model: PhaseSegmenter, **changes: Any) -> PhaseSegmenter:
+    """The same fitted model with changed post-processing parameters (particles, rim)."""
+    return PhaseSegmenter(model.phase_model, replace(model.params, **changes), model.kind)

@@ -1,0 +1,223 @@
+"""What the BioLogic ``.mpr`` and ``.mpt`` readers share: EC-Lab's technique and device codes,
+and the one mapping of EC-Lab columns into the ``cycling`` / ``impedance`` tables.
+
+Both readers first produce the same thing, a dict of EC-Lab column titles (as the ``.mpt``
+export writes them, e.g. ``"time/s"``, ``"Ewe/V"``, ``"dq/mA.h"``) to float64 arrays, and then
+call :func:`tables_from_columns`. The export adds columns that EC-Lab derives on export
+(``<I>/mA`` from ``dq``, ``cycle number`` from ``half cycle``, energies); where the binary file
+lacks them they are derived here the same way, so that an ``.mpr`` and its ``.mpt`` give the same
+rows (tested on every pair in the samples).
+
+Codes below were read off the sample files, each ``.mpr`` checked against its ``.mpt`` header:
+technique ids (first byte of the settings module, third byte of the log module) and device
+codes (log module). Unknown codes are reported as such, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .base import ReaderError
+from .cycling_common import (
+    cycles_from_one,
+    cycling_table,
+    impedance_table,
+    segments,
+    split_increments,
+    step_types_from_current,
+)
+
+# technique id (binary files) -> short name; verified on samples/cycler-biologic.
+TECHNIQUE_IDS: dict[int, str] = {4: "GCPL", 11: "OCV", 25: "CP", 29: "PEIS", 50: "ZIR", 108: "LSV"}
+
+# technique title line of the .mpt header -> short name.
+TECHNIQUE_NAMES: dict[str, str] = {
+    "Galvanostatic Cycling with Potential Limitation": "GCPL",
+    "Open Circuit Voltage": "OCV",
+    "Chronopotentiometry": "CP",
+    "Chronoamperometry / Chronocoulometry": "CA",
+    "Potentio Electrochemical Impedance Spectroscopy": "PEIS",
+    "Galvano Electrochemical Impedance Spectroscopy": "GEIS",
+    "IR compensation (PEIS)": "ZIR",
+    "Linear Sweep Voltammetry": "LSV",
+    "Cyclic Voltammetry": "CV",
+    "Modulo Bat": "MB",
+}
+
+IMPEDANCE_TECHNIQUES = frozenset({"PEIS", "GEIS", "ZIR"})
+# Potential sweeps: their potentiostatic rows are not a constant-voltage charge step.
+SWEEP_TECHNIQUES = frozenset({"LSV", "CV", "CA"})
+
+# device code in the log module -> model; verified on the samples (the .mpt "Device :" line).
+DEVICE_CODES: dict[int, str] = {5: "VMP3", 16: "SP-300", 27: "SP-240"}
+
+_VOLTAGE = ("Ewe/V", "<Ewe>/V")
+_CURRENT = ("I/mA", "<I>/mA")
+
+
+def _diff0(x: np.ndarray) -> np.ndarray:
+    d = np.empty_like(x)
+    if x.size:
+        d[0] = 0.0
+        d[1:] = np.diff(x)
+    return d
+
+
+def charge_increments(cols: dict[str, np.ndarray]) -> tuple[np.ndarray | None, str | None]:
+    """Charge passed since the previous row, in mA.h, and the column it came from."""
+    if "dq/mA.h" in cols:
+        return cols["dq/mA.h"], "dq/mA.h"
+    if "(Q-Qo)/mA.h" in cols:
+        return _diff0(cols["(Q-Qo)/mA.h"]), "(Q-Qo)/mA.h"
+    if "(Q-Qo)/C" in cols:
+        return _diff0(cols["(Q-Qo)/C"]) / 3.6, "(Q-Qo)/C"
+    return None, None
+
+
+def tables_from_columns(
+    cols: dict[str, np.ndarray], technique: str | None, path: Path
+) -> tuple[str, dict[str, pa.Table], dict]:
+    """(measurements.technique, tables, mapping metadata) from EC-Lab columns."""
+    if not cols:
+        raise ReaderError(path, "no data columns")
+    n = len(next(iter(cols.values())))
+    if n == 0:
+        raise ReaderError(path, "no data points")
+    if "freq/Hz" in cols or technique in IMPEDANCE_TECHNIQUES:
+        return "impedance", {"impedance": _impedance(cols, path)}, {
+            "source_columns": {
+                "frequency_hz": "freq/Hz",
+                "z_real_ohm": "Re(Z)/Ohm",
+                "z_imag_ohm": "-Im(Z)/Ohm (sign flipped)",
+                "cycle": "cycle number" if "cycle number" in cols else None,
+            },
+            "original_units": {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm"},
+        }
+    table, mapping = _cycling(cols, technique, path)
+    return "cycling", {"cycling": table}, mapping
+
+
+def _impedance(cols: dict[str, np.ndarray], path: Path) -> pa.Table:
+    for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"):
+        if c not in cols:
+            raise ReaderError(path, f"impedance data without the column {c!r}")
+    cycle = cycles_from_one(cols["cycle number"]) if "cycle number" in cols else None
+    return impedance_table(
+        frequency_hz=cols["freq/Hz"],
+        z_real_ohm=cols["Re(Z)/Ohm"],
+        z_imag_ohm=-cols["-Im(Z)/Ohm"],
+        cycle=cycle,
+        time_s=cols.get("time/s"),
+        path=path,
+    )
+
+
+def _cycling(cols: dict[str, np.ndarray], technique: str | None, path: Path) -> tuple[pa.Table, dict]:
+    if "time/s" not in cols:
+        raise ReaderError(path, "no time/s column (absolute-time exports are not supported: export with elapsed time)")
+    t = cols["time/s"]
+    vname = next((c for c in _VOLTAGE if c in cols), None)
+    if vname is None:
+        raise ReaderError(path, f"no working-electrode potential column ({' or '.join(_VOLTAGE)})")
+    v = cols[vname]
+    mode = cols.get("mode")
+    dq, dq_source = charge_increments(cols)
+    dt = np.diff(t, prepend=t[0]) if t.size else t
+    iname = next((c for c in _CURRENT if c in cols), None)
+    open_circuit = False
+    if iname is not None:
+        i_ma = cols[iname]
+        current_source = iname
+    elif dq is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i_ma = np.where(dt > 0, dq * 3600.0 / dt, 0.0)
+        current_source = f"{dq_source} / dt (as EC-Lab derives <I>)"
+    elif mode is None or np.all(mode == 3):
+        i_ma = np.zeros_like(t)
+        open_circuit = True
+        current_source = "none (open circuit)"
+    else:
+        raise ReaderError(path, "no current and no charge column in a file with current-controlled rows")
+    if dq is None:
+        dq = i_ma * dt / 3600.0
+        dq_source = f"{iname or 'current'} * dt"
+
+    if "cycle number" in cols:
+        cycle = cycles_from_one(cols["cycle number"])
+        cycle_source = "cycle number"
+    elif "half cycle" in cols:
+        cycle = cycles_from_one(np.floor_divide(cols["half cycle"], 2))
+        cycle_source = "half cycle // 2 (EC-Lab: charge/discharge alternance)"
+    else:
+        cycle = np.ones(t.size, dtype=np.int32)
+        cycle_source = "none (one cycle)"
+    step = (np.rint(cols["Ns"]).astype(np.int64) + 1) if "Ns" in cols else np.ones(t.size, dtype=np.int64)
+
+    i_a = i_ma * 1e-3
+    if open_circuit:
+        step_type = np.full(t.size, "ocv", dtype=object)
+    elif mode is not None:
+        m = np.rint(mode).astype(np.int64)
+        pot = "other" if technique in SWEEP_TECHNIQUES else "cv"
+        if "ox/red" in cols:  # EC-Lab's own direction flag: 1 oxidation (charge), 0 reduction
+            galv = np.where(np.rint(cols["ox/red"]) == 1, "charge", "discharge")
+        else:
+            galv = np.where(i_a > 0, "charge", np.where(i_a < 0, "discharge", "rest"))
+        step_type = np.where(m == 3, "rest", np.where(m == 2, pot, np.where(m == 1, galv, "other"))).astype(object)
+    else:
+        step_type = step_types_from_current(i_a, segments(step, cycle))
+
+    qc, qd, ec, ed = split_increments(dq * 1e-3, v, cycle)
+    temp = cols.get("Temperature/°C")
+    table = cycling_table(
+        time_s=t,
+        voltage_v=v,
+        current_a=i_a,
+        cycle=cycle,
+        step=step,
+        step_type=step_type,
+        charge_capacity_ah=qc,
+        discharge_capacity_ah=qd,
+        charge_energy_wh=ec,
+        discharge_energy_wh=ed,
+        temperature_c=temp,
+        path=path,
+    )
+    mapping = {
+        "source_columns": {
+            "time_s": "time/s",
+            "voltage_v": vname,
+            "current_a": current_source,
+            "capacities": dq_source,
+            "energies": f"|{vname} x dq| summed per cycle",
+            "cycle": cycle_source,
+            "step": "Ns + 1" if "Ns" in cols else None,
+            "step_type": "mode (1 CC, 2 CV, 3 rest) and ox/red" if mode is not None else "current",
+        },
+        "original_units": {
+            "time_s": "s",
+            "voltage_v": "V",
+            "current_a": "mA",
+            "capacities": "C" if dq_source == "(Q-Qo)/C" else "mA.h",
+        },
+    }
+    return table, mapping
+
+
+def twin_key(kind: str, table: pa.Table) -> str:
+    """Key shared by an .mpr and its .mpt export (and by nothing else).
+
+    Derived from the acquisition's own data, not from names or headers (the minimal ``.mpt``
+    header has neither start time nor technique): the table kind, the number of points and
+    the elapsed time of the first, middle and last point, which the export writes with 16
+    significant digits, rounded to the millisecond.
+    """
+    n = table.num_rows
+    t = table.column("time_s").to_numpy(zero_copy_only=False) if n else np.zeros(0)
+    picks = [t[0], t[n // 2], t[-1]] if n else []
+    parts = [kind, str(n)] + [f"{x:.3f}" if np.isfinite(x) else "nan" for x in picks]
+    return "biologic-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

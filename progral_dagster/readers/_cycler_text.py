@@ -1,0 +1,116 @@
+"""Shared plumbing of the cycler text readers: memory-mapped input, header lines, and the body
+handed to pyarrow's multithreaded CSV parser (the fastest maintained CSV parser available here).
+
+The file is memory-mapped, so the body is parsed without a copy into Python memory, and only the
+columns a reader needs are converted (``include``), which keeps the readers at or above
+pyarrow's own full-file parse rate.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .base import ReaderError
+
+
+def map_file(path: Path) -> pa.Buffer:
+    """The file's bytes as a zero-copy pyarrow buffer over a memory map."""
+    try:
+        with pa.memory_map(str(path), "r") as mm:
+            return mm.read_buffer()
+    except OSError as exc:
+        raise ReaderError(path, f"cannot open: {exc}") from None
+
+
+def header_lines(buf: pa.Buffer, n: int, path: Path, *, limit: int = 1 << 20) -> tuple[list[str], int]:
+    """The first ``n`` lines (decoded Latin-1, line ends stripped) and the byte offset after them."""
+    head = buf[: min(len(buf), limit)].to_pybytes()
+    lines: list[str] = []
+    pos = 0
+    for k in range(n):
+        end = head.find(b"\n", pos)
+        if end < 0:
+            if pos < len(head) and len(head) == len(buf):
+                end = len(head)  # last line without a newline
+            else:
+                raise ReaderError(path, f"file ends inside the header (expected {n} header lines)", f"line {k + 1}")
+        lines.append(head[pos:end].decode("latin-1").rstrip("\r"))
+        pos = end + 1
+    return lines, min(pos, len(buf))
+
+
+def last_line_complete(buf: pa.Buffer, start: int, delimiter: bytes, n_fields: int) -> int:
+    """End offset of the body, without a trailing line that has fewer fields than ``n_fields``.
+
+    Cycler logs that are still being written, and files cut short, end in a partial record;
+    that record is dropped (readers note it in the metadata) instead of failing the file.
+    """
+    size = len(buf)
+    if size <= start:
+        return start
+    tail_start = max(start, size - 65536)
+    tail = buf[tail_start:].to_pybytes()
+    stripped = tail.rstrip(b"\r\n")
+    if not stripped:
+        return start if tail_start == start else size
+    nl = stripped.rfind(b"\n")
+    if nl < 0 and tail_start > start:
+        return size  # a single line longer than 64 kB: leave it to the parser
+    last = stripped[nl + 1 :]
+    if last.count(delimiter) + 1 < n_fields:
+        return tail_start + nl + 1 if nl >= 0 else start
+    return size
+
+
+def read_body(
+    path: Path,
+    buf: pa.Buffer,
+    start: int,
+    end: int,
+    names: list[str],
+    *,
+    delimiter: str,
+    decimal_comma: bool = False,
+    types: dict[str, pa.DataType] | None = None,
+    include: list[str] | None = None,
+    first_line: int = 1,
+    null_values: list[str] | None = None,
+) -> pa.Table:
+    """Parse ``buf[start:end]`` as delimited rows with the given column names.
+
+    Errors become :class:`ReaderError` with the file line number where pyarrow reports one.
+    """
+    body = buf[start:end]
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types or {},
+                include_columns=include,
+                decimal_point="," if decimal_comma else ".",
+                null_values=null_values if null_values is not None else [""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        msg = str(exc).split("\n")[0]
+        m = re.search(r"[Rr]ow #?(\d+)", msg)
+        where = f"line {int(m.group(1)) + first_line - 1}" if m else None
+        raise ReaderError(path, f"malformed data row: {msg}", where) from None
+
+
+def split_fixed_width(line: str, width: int = 20) -> tuple[str, list[str]]:
+    """Key and values of a fixed-width settings line (EC-Lab writes 20-character columns)."""
+    key = line[:width].strip()
+    rest = line[width:]
+    values = [rest[i : i + width].strip() for i in range(0, len(rest), width)]
+    while values and values[-1] == "":
+        values.pop()
+    return key, values

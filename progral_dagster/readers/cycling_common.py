@@ -1,0 +1,323 @@
+"""Normalisation of every cycler's records into the lake's ``cycling`` and ``impedance`` tables.
+
+Each cycler counts differently: BioLogic numbers cycles from 0 and logs charge increments,
+Neware restarts its capacity counters at every step, Arbin accumulates them over the cycle or
+the test, Maccor logs unsigned currents with a charge/discharge state letter. The readers hand
+their raw arrays to the functions here, which apply the one convention of the ``cycling`` table
+(``warehouse/schemas.py``):
+
+- cycles are numbered from 1 (:func:`cycles_from_one`);
+- positive current charges the cell (each reader multiplies by its cycler's sign);
+- capacities (Ah) and energies (Wh) count from zero at the start of each cycle
+  (:func:`counter_per_cycle` for counters the cycler keeps, :func:`accumulate_per_cycle` for
+  charge increments);
+- ``step_type`` is one of :data:`STEP_TYPES` (:func:`step_types_from_current` where the cycler
+  does not say).
+
+Pure numpy/pyarrow; no cycler library is needed for these few vectorised array operations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from ..warehouse.schemas import reader_schema
+from .base import ReaderError
+
+STEP_TYPES: tuple[str, ...] = ("rest", "charge", "discharge", "cv", "ocv", "impedance", "other")
+
+# Multiply a value in the key unit to get the lake unit (A, Ah, Wh, V, s).
+UNIT_FACTORS: dict[str, float] = {
+    "A": 1.0,
+    "mA": 1e-3,
+    "uA": 1e-6,
+    "µA": 1e-6,
+    "nA": 1e-9,
+    "Ah": 1.0,
+    "A.h": 1.0,
+    "mAh": 1e-3,
+    "mA.h": 1e-3,
+    "uAh": 1e-6,
+    "µA.h": 1e-6,
+    "µAh": 1e-6,
+    "Wh": 1.0,
+    "W.h": 1.0,
+    "mWh": 1e-3,
+    "mW.h": 1e-3,
+    "C": 1.0 / 3600.0,  # coulomb -> Ah
+    "mC": 1e-3 / 3600.0,
+    "V": 1.0,
+    "mV": 1e-3,
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+}
+
+
+def unit_factor(unit: str) -> float:
+    """Factor that converts a value in ``unit`` to the lake unit of its quantity."""
+    try:
+        return UNIT_FACTORS[unit]
+    except KeyError:
+        raise ValueError(f"unknown unit {unit!r}") from None
+
+
+def _starts(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """Boolean mask: True where any key array changes value (and at row 0)."""
+    n = len(keys[0])
+    mask = np.zeros(n, dtype=bool)
+    if n:
+        mask[0] = True
+    for k in keys:
+        k = np.asarray(k)
+        if n > 1:
+            mask[1:] |= k[1:] != k[:-1]
+    return mask
+
+
+def segments(*keys: np.ndarray) -> np.ndarray:
+    """Running segment number (from 1) that grows whenever any of ``keys`` changes.
+
+    >>> segments(np.array([1, 1, 2, 2, 1])).tolist()
+    [1, 1, 2, 2, 3]
+    """
+    return np.cumsum(_starts(keys)).astype(np.int64)
+
+
+def cycles_from_one(raw: np.ndarray) -> np.ndarray:
+    """Cycle numbers from 1, whatever the cycler's own first index.
+
+    A file that starts at cycle 0 (BioLogic, Maccor, some Arbin exports) is shifted by one; a
+    file that starts at 1 is kept; a file whose smallest cycle is above 1 (a test continued in a
+    new file) keeps the cycler's numbers so that cycles stay comparable across its files.
+
+    >>> cycles_from_one(np.array([0, 0, 1, 2])).tolist()
+    [1, 1, 2, 3]
+    >>> cycles_from_one(np.array([1, 2])).tolist()
+    [1, 2]
+    """
+    raw = np.asarray(raw)
+    if raw.size == 0:
+        return raw.astype(np.int32)
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)):
+            raise ValueError("cycle numbers contain NaN or infinity")
+        raw = np.rint(raw)
+    low = int(raw.min())
+    shift = 1 - low if low <= 1 else 0
+    return (raw.astype(np.int64) + shift).astype(np.int32)
+
+
+def _group_index(cycle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.flatnonzero(_starts([cycle]))
+    group = np.cumsum(_starts([cycle])) - 1
+    return starts, group
+
+
+def counter_per_cycle(
+    raw: np.ndarray, cycle: np.ndarray, *, resets: np.ndarray | None = None
+) -> np.ndarray:
+    """A cycler's capacity or energy counter, re-based to count from zero in each cycle.
+
+    Parameters
+    ----------
+    raw : the counter as logged (non-negative, growing while it counts)
+    cycle : cycle number of each row
+    resets : optional segment ids (e.g. :func:`segments` of the step number) at whose start the
+        cycler restarts the counter from zero (Neware restarts at every step)
+
+    The counter is first made continuous across ``resets``. Then, at each new cycle, it is
+    compared with the last value of the previous cycle: if it dropped, the cycler reset it at
+    the cycle start and it is kept; if not, it runs over the whole test and the previous
+    cycle's last value is subtracted. The first cycle in the file counts from zero.
+    """
+    x = np.asarray(raw, dtype=np.float64)
+    n = x.size
+    if n == 0:
+        return x.copy()
+    if resets is not None:
+        seg_start = _starts([resets])
+        prev = np.empty(n)
+        prev[0] = 0.0
+        prev[1:] = x[:-1]
+        x = x + np.cumsum(np.where(seg_start, prev, 0.0))
+        # a segment start carries the previous segment's last value; its own row is new
+    starts, group = _group_index(np.asarray(cycle))
+    base = np.zeros(starts.size)
+    if starts.size > 1:
+        last_prev = x[starts[1:] - 1]
+        first = x[starts[1:]]
+        tol = 1e-9 * np.maximum(np.abs(last_prev), 1e-12)
+        was_reset = first < last_prev - tol
+        base[1:] = np.where(was_reset, 0.0, last_prev)
+    return x - base[group]
+
+
+def accumulate_per_cycle(increment: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+    """Running sum of ``increment`` that restarts from zero at each cycle start."""
+    inc = np.asarray(increment, dtype=np.float64)
+    if inc.size == 0:
+        return inc.copy()
+    starts, group = _group_index(np.asarray(cycle))
+    total = np.cumsum(inc)
+    before = total[starts] - inc[starts]
+    return total - before[group]
+
+
+def split_increments(
+    dq_ah: np.ndarray, voltage_v: np.ndarray, cycle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Charge/discharge capacities and energies per cycle from signed charge increments.
+
+    ``dq_ah[i]`` is the charge passed between row i-1 and row i (positive = charging). The
+    energy of an increment is ``|voltage[i] * dq[i]|`` (the potential at the end of the
+    interval), which is how EC-Lab accumulates its ``Energy charge/discharge`` columns.
+
+    Returns
+    -------
+    charge_ah, discharge_ah, charge_wh, discharge_wh : each counting from zero in each cycle
+    """
+    dq = np.asarray(dq_ah, dtype=np.float64)
+    v = np.asarray(voltage_v, dtype=np.float64)
+    pos = np.where(dq > 0, dq, 0.0)
+    neg = np.where(dq < 0, -dq, 0.0)
+    e = np.abs(v * dq)
+    return (
+        accumulate_per_cycle(pos, cycle),
+        accumulate_per_cycle(neg, cycle),
+        accumulate_per_cycle(np.where(dq > 0, e, 0.0), cycle),
+        accumulate_per_cycle(np.where(dq < 0, e, 0.0), cycle),
+    )
+
+
+def step_types_from_current(
+    current_a: np.ndarray, segment: np.ndarray | None = None, *, rest_fraction: float = 1e-4
+) -> np.ndarray:
+    """``rest`` / ``charge`` / ``discharge`` from the current, decided per segment.
+
+    A segment (a step, when ``segment`` is given; else each row) whose largest |current| is
+    below ``rest_fraction`` of the file's largest |current| (or exactly zero) is a rest; else
+    the sign of its mean current decides. Cyclers that record the step kind (constant voltage,
+    OCV, impedance) should map it themselves; this is the fallback.
+    """
+    i = np.asarray(current_a, dtype=np.float64)
+    n = i.size
+    out = np.empty(n, dtype=object)
+    if n == 0:
+        return out
+    seg = np.arange(n) if segment is None else np.asarray(segment)
+    starts, group = _group_index(seg)
+    imax = float(np.nanmax(np.abs(i))) if np.any(np.isfinite(i)) else 0.0
+    eps = max(imax * rest_fraction, 1e-15)
+    absmax = np.maximum.reduceat(np.nan_to_num(np.abs(i)), starts)
+    means = np.add.reduceat(np.nan_to_num(i), starts) / np.diff(np.r_[starts, n])
+    kinds = np.where(absmax <= eps, "rest", np.where(means > 0, "charge", "discharge"))
+    out[:] = kinds[group]
+    return out
+
+
+def record_numbers(n: int, raw: np.ndarray | None = None) -> np.ndarray:
+    """The cycler's record (data point) numbers, or 1..n where it has none."""
+    if raw is None:
+        return np.arange(1, n + 1, dtype=np.int64)
+    r = np.asarray(raw)
+    if r.dtype.kind == "f":
+        r = np.rint(r)
+    return r.astype(np.int64)
+
+
+def _f64(name: str, a, n: int, path) -> pa.Array:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ReaderError(path, f"internal: column {name} has {arr.size} values for {n} rows")
+    return pa.array(arr, type=pa.float64())
+
+
+def cycling_table(
+    *,
+    time_s: np.ndarray,
+    voltage_v: np.ndarray,
+    current_a: np.ndarray,
+    cycle: np.ndarray,
+    step: np.ndarray,
+    step_type: np.ndarray,
+    charge_capacity_ah: np.ndarray,
+    discharge_capacity_ah: np.ndarray,
+    charge_energy_wh: np.ndarray,
+    discharge_energy_wh: np.ndarray,
+    temperature_c: np.ndarray | None = None,
+    record: np.ndarray | None = None,
+    path: str | os.PathLike | None = None,
+) -> pa.Table:
+    """The ``cycling`` table (schema ``reader_schema("cycling")``) from normalised arrays.
+
+    Checks what the schema promises: cycles from 1, known step types, equal lengths, no NaN
+    in time and voltage. Temperature may be None (all null) or contain NaN (null).
+    """
+    n = len(time_s)
+    cyc = np.asarray(cycle)
+    if n and int(cyc.min()) < 1:
+        raise ReaderError(path, "internal: cycle numbers below 1 after normalisation")
+    st = np.asarray(step_type, dtype=object)
+    unknown = set(np.unique(st.astype(str))) - set(STEP_TYPES) if n else set()
+    if unknown:
+        raise ReaderError(path, f"internal: unknown step types {sorted(unknown)}")
+    t = np.asarray(time_s, dtype=np.float64)
+    v = np.asarray(voltage_v, dtype=np.float64)
+    if n and (not np.all(np.isfinite(t)) or not np.all(np.isfinite(v))):
+        bad = int(np.flatnonzero(~(np.isfinite(t) & np.isfinite(v)))[0]) + 1
+        raise ReaderError(path, f"missing or non-numeric time or voltage in data record {bad}")
+    if temperature_c is None:
+        temp = pa.nulls(n, pa.float64())
+    else:
+        ta = np.asarray(temperature_c, dtype=np.float64)
+        temp = pa.array(ta, type=pa.float64(), mask=~np.isfinite(ta))
+    cols = {
+        "record": pa.array(record_numbers(n, record), type=pa.int64()),
+        "cycle": pa.array(cyc.astype(np.int32), type=pa.int32()),
+        "step": pa.array(np.asarray(step).astype(np.int32), type=pa.int32()),
+        "step_type": pa.array(st.tolist() if n else [], type=pa.string()),
+        "time_s": _f64("time_s", t, n, path),
+        "voltage_v": _f64("voltage_v", v, n, path),
+        "current_a": _f64("current_a", current_a, n, path),
+        "charge_capacity_ah": _f64("charge_capacity_ah", charge_capacity_ah, n, path),
+        "discharge_capacity_ah": _f64("discharge_capacity_ah", discharge_capacity_ah, n, path),
+        "charge_energy_wh": _f64("charge_energy_wh", charge_energy_wh, n, path),
+        "discharge_energy_wh": _f64("discharge_energy_wh", discharge_energy_wh, n, path),
+        "temperature_c": temp,
+    }
+    schema = reader_schema("cycling")
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def impedance_table(
+    *,
+    frequency_hz: np.ndarray,
+    z_real_ohm: np.ndarray,
+    z_imag_ohm: np.ndarray,
+    cycle: np.ndarray | None = None,
+    time_s: np.ndarray | None = None,
+    record: np.ndarray | None = None,
+    path: str | os.PathLike | None = None,
+) -> pa.Table:
+    """The ``impedance`` table. ``z_imag_ohm`` is Im(Z) as measured (negative when capacitive)."""
+    n = len(frequency_hz)
+    f = np.asarray(frequency_hz, dtype=np.float64)
+    if n and not np.all(np.isfinite(f)):
+        raise ReaderError(path, "missing or non-numeric frequency in an impedance record")
+    cols = {
+        "record": pa.array(record_numbers(n, record), type=pa.int64()),
+        "frequency_hz": pa.array(f, type=pa.float64()),
+        "z_real_ohm": _f64("z_real_ohm", z_real_ohm, n, path),
+        "z_imag_ohm": _f64("z_imag_ohm", z_imag_ohm, n, path),
+        "cycle": pa.nulls(n, pa.int32())
+        if cycle is None
+        else pa.array(np.asarray(cycle).astype(np.int32), type=pa.int32()),
+        "time_s": pa.nulls(n, pa.float64()) if time_s is None else _f64("time_s", time_s, n, path),
+    }
+    schema = reader_schema("impedance")
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)

@@ -1,0 +1,352 @@
+"""IONTOF SurfaceLab ASCII image exports, one file per ion, read as one multi-channel
+measurement (technique ``tof-sims``, format ``iontof-image``).
+
+No sample file is available; the layout follows the description of the lab's own published
+parser (SCIENCE.md) and the header the project's simulator writes:
+
+- files named ``<measurement> (<n>) - <ion>.txt``, a ``total`` image beside the ion images
+  (grouped by :mod:`.grouping`: same folder, same measurement name);
+- header lines starting with ``#`` (``# Key: value``), for example::
+
+      # IONTOF SurfaceLab image export
+      # Measurement: NMC_cross_section
+      # Ion: NiO-
+      # Polarity: negative
+      # Field of view: 100.0 x 100.0 um        (or "# Field of View (µm): 100", mm, nm)
+      # Pixels: 256 x 256                      (3D: 256 x 256 x 10)
+      # Scans: 50
+
+- then one column-title line (``x y intensity``; 3D ``x y z value``), skipped (a line of
+  numbers in its place is read as data);
+- then one whitespace-separated row per pixel, x (column) varying fastest, x, y (and z)
+  integer pixel indices from 0; intensity in counts.
+
+UTF-8 and Latin-1 files are accepted (the micro sign differs). The grid of a file is its
+``Pixels`` header, else max index + 1; every pixel must occur exactly once.
+
+``read(paths)`` takes every member file of one measurement. All members must belong to the same
+measurement and have the same grid; an ion may occur once. A member file that cannot be read
+fails the whole group with a ReaderError naming it.
+
+Table ``tof_sims_images``: ion (as in the header, else from the file name), x (column), y (row),
+z (layer, null for 2D), intensity (counts); ions in image-number order, pixels in file order.
+
+Metadata: ``measurement_name``, ``ions`` (in table order), ``image_numbers``, ``has_total``,
+``shape`` ((y, x) or (z, y, x)), ``field_of_view_um`` ((x, y), or None), ``pixel_size_um``
+(x pixel size; ``pixel_size_y_um`` too when pixels are not square), ``polarity``, ``scans``,
+``total_counts`` per ion, and every other header line per file under ``headers``.
+
+Why not a library: pySPM reads the binary .ita files, not these exports, and no library reads
+them; the body is parsed with ``pyarrow.csv`` (space-delimited), falling back to a plain
+whitespace split for irregular spacing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .base import Measurement, ReaderError, as_paths, guarded
+from .grouping import member_parts
+
+FORMATS = ("iontof-image",)
+READER_VERSION = "1"
+TABLE = "tof_sims_images"
+_MAX_HEADER_LINES = 200
+_NUM_ROW = re.compile(rb"^\s*-?\d+\s+-?\d+\s+(-?\d+\s+)?[-+0-9.eEinfaINFA]+\s*$")
+_UNIT_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1000.0, "nm": 1e-3}
+_FOV = re.compile(r"^\s*([0-9.eE+-]+)\s*(?:[x×*]\s*([0-9.eE+-]+))?\s*([a-z]+)?\s*$", re.I)
+
+
+def sniff(path: Path, head: bytes) -> str | None:
+    lines = head.split(b"\n", 60)[:60]
+    i = 0
+    hdr: list[bytes] = []
+    while i < len(lines) and lines[i].startswith(b"#"):
+        hdr.append(lines[i].lower())
+        i += 1
+    if not hdr or i >= len(lines):
+        return None
+    text = b"".join(hdr)
+    hinted = (
+        b"image" in hdr[0]
+        or (b"# ion" in text and (b"pixels" in text or b"field of view" in text))
+        or member_parts(path.name) is not None
+    )
+    if not hinted:
+        return None
+    rows = [ln.rstrip(b"\r") for ln in lines[i : i + 4] if ln.strip()]
+    if not rows:
+        return None
+    if not _NUM_ROW.match(rows[0]):  # the column-title line
+        rows = rows[1:]
+    rows = rows[:2]
+    if rows and all(b"\t" not in r and _NUM_ROW.match(r) for r in rows):
+        return "iontof-image"
+    return None
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _parse_fov(key: str, value: str) -> tuple[float, float] | None:
+    """Field of view (x, y) in um from ``100.0 x 100.0 um`` or key ``Field of View (mm)``."""
+    value, key = (t.replace("\u00b5", "u").replace("\u03bc", "u") for t in (value, key))
+    m = _FOV.match(value)
+    if not m:
+        return None
+    unit = m.group(3)
+    if unit is None:
+        km = re.search(r"\(\s*([a-z]+)\s*\)", key, re.I)
+        unit = km.group(1) if km else "um"
+    scale = _UNIT_UM.get(unit.lower())
+    if scale is None:
+        return None
+    try:
+        fx = float(m.group(1)) * scale
+        fy = float(m.group(2)) * scale if m.group(2) else fx
+    except ValueError:
+        return None
+    if not (fx > 0 and fy > 0 and np.isfinite(fx) and np.isfinite(fy)):
+        return None
+    return fx, fy
+
+
+def _parse_file(path: Path) -> dict:
+    """Header and pixel columns of one member file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReaderError(path, "member file of the image group is missing") from None
+    header: dict[str, str] = {}
+    first_line = None
+    pos = 0
+    nline = 0
+    while pos < len(data) and data[pos : pos + 1] == b"#":
+        nline += 1
+        if nline > _MAX_HEADER_LINES:
+            raise ReaderError(path, f"more than {_MAX_HEADER_LINES} header lines")
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise ReaderError(path, "file ends inside the header", f"line {nline}")
+        line = _decode(data[pos:end]).strip().lstrip("#").strip()
+        pos = end + 1
+        if first_line is None:
+            first_line = line
+        key, sep, value = line.partition(":")
+        if sep:
+            header[key.strip()] = value.strip()
+    # The column-title line, unless it already holds numbers.
+    end = data.find(b"\n", pos)
+    title_line = data[pos : end if end >= 0 else len(data)].rstrip(b"\r")
+    ncol_title = None
+    if not _NUM_ROW.match(title_line):
+        ncol_title = len(title_line.split()) if title_line.strip() else None
+        pos = end + 1 if end >= 0 else len(data)
+        nline += 1
+    body = data[pos:]
+    if not body.strip():
+        raise ReaderError(path, "no pixel rows after the header", f"line {nline + 1}")
+    first = body.lstrip().split(b"\n", 1)[0].split()
+    ncol = len(first)
+    if ncol not in (3, 4):
+        raise ReaderError(
+            path, f"pixel rows must hold 'x y intensity' or 'x y z value', found {ncol} values",
+            f"line {nline + 1}",
+        )
+    if ncol_title in (3, 4) and ncol_title != ncol:
+        raise ReaderError(path, f"column titles name {ncol_title} columns, rows hold {ncol}")
+    values = _parse_numbers(path, body, ncol, nline)
+    lk = {k.lower(): k for k in header}
+    pixels = None
+    if "pixels" in lk:
+        nums = re.findall(r"\d+", header[lk["pixels"]])
+        if len(nums) not in (2, 3):
+            raise ReaderError(path, f"cannot read the pixel count {header[lk['pixels']]!r}")
+        pixels = tuple(int(n) for n in nums)
+    fov = None
+    for low, orig in lk.items():
+        if low.startswith("field of view"):
+            fov = _parse_fov(orig, header[orig])
+            if fov is None:
+                raise ReaderError(path, f"cannot read the field of view {header[orig]!r}")
+    return {
+        "path": path,
+        "header": header,
+        "first_line": first_line,
+        "values": values,
+        "ncol": ncol,
+        "pixels": pixels,
+        "fov": fov,
+        "ion": header.get(lk.get("ion", ""), None),
+        "measurement": header.get(lk.get("measurement", ""), None),
+        "polarity": header.get(lk.get("polarity", ""), None),
+        "scans": header.get(lk.get("scans", ""), None),
+    }
+
+
+def _parse_numbers(path: Path, body: bytes, ncol: int, nline: int) -> np.ndarray:
+    try:
+        t = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(
+                column_names=[f"c{i}" for i in range(ncol)], use_threads=len(body) > 1 << 20
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=" "),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.float64() for i in range(ncol)}, null_values=[""]
+            ),
+        )
+        if any(t.column(i).null_count for i in range(ncol)):
+            raise pa.ArrowInvalid("empty value")
+        return np.column_stack([t.column(i).to_numpy() for i in range(ncol)])
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    # Irregular whitespace: split on any whitespace, line by line for the error position.
+    rows = body.split(b"\n")
+    out = np.empty((len(rows), ncol), dtype=np.float64)
+    n = 0
+    for i, row in enumerate(rows):
+        f = row.split()
+        if not f:
+            continue
+        if len(f) != ncol:
+            raise ReaderError(
+                path, f"pixel row holds {len(f)} values, expected {ncol}", f"line {nline + i + 1}"
+            )
+        try:
+            out[n] = [float(v) for v in f]
+        except ValueError:
+            raise ReaderError(path, f"not a number in pixel row: {row[:80]!r}", f"line {nline + i + 1}") from None
+        n += 1
+    return out[:n]
+
+
+def _grid(f: dict) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape (z, y, x) or (y, x) and the integer index columns; checks completeness."""
+    path, v = f["path"], f["values"]
+    nd = f["ncol"] - 1
+    idx = v[:, :nd]
+    if not np.all(np.isfinite(idx)) or np.any(idx != np.round(idx)) or np.any(idx < 0):
+        raise ReaderError(path, "pixel indices must be integers from 0")
+    idx = idx.astype(np.int64)
+    if f["pixels"] is not None:
+        if len(f["pixels"]) != nd:
+            raise ReaderError(
+                path, f"header says {len(f['pixels'])}D pixels but rows are {nd}D"
+            )
+        dims = f["pixels"]
+    else:
+        dims = tuple(int(idx[:, k].max()) + 1 for k in range(nd))
+    total = int(np.prod(dims, dtype=np.float64))
+    if len(v) != total:
+        raise ReaderError(
+            path, f"{len(v)} pixel rows for a {' x '.join(map(str, dims))} grid ({total} pixels)"
+        )
+    for k in range(nd):
+        if idx[:, k].max() >= dims[k]:
+            raise ReaderError(path, f"pixel index {'xyz'[k]} = {idx[:, k].max()} outside the grid")
+    flat = idx[:, 0].copy()
+    stride = 1
+    for k in range(1, nd):
+        stride *= dims[k - 1]
+        flat += idx[:, k] * stride
+    if np.bincount(flat, minlength=total).max() != 1:
+        raise ReaderError(path, "a pixel occurs more than once (and another is missing)")
+    return tuple(reversed(dims)), idx
+
+
+@guarded
+def read(paths) -> Measurement:
+    ps = as_paths(paths)
+    if not ps:
+        raise ReaderError(None, "no image file given")
+    files = [_parse_file(p) for p in ps]
+    grids = [_grid(f) for f in files]
+    for f in files:
+        parts = member_parts(f["path"].name)
+        if f["ion"] is None:
+            f["ion"] = parts[2] if parts else f["path"].stem
+        if f["measurement"] is None and parts:
+            f["measurement"] = parts[0]
+        f["number"] = parts[1] if parts else None
+    names = {f["measurement"] for f in files}
+    if len(names) > 1:
+        raise ReaderError(ps[0], f"files of different measurements in one group: {sorted(map(str, names))}")
+    shape0 = grids[0][0]
+    for f, (shape, _) in zip(files, grids, strict=True):
+        if shape != shape0:
+            raise ReaderError(
+                f["path"], f"image grid {shape} differs from {shape0} of {files[0]['path'].name}"
+            )
+    fovs = {f["fov"] for f in files if f["fov"] is not None}
+    if len(fovs) > 1:
+        raise ReaderError(ps[0], f"members give different fields of view: {sorted(fovs)}")
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f["ion"] in seen:
+            raise ReaderError(f["path"], f"ion {f['ion']!r} occurs twice (also {seen[f['ion']].name})")
+        seen[f["ion"]] = f["path"]
+    order = sorted(range(len(files)), key=lambda i: (files[i]["number"] is None, files[i]["number"] or 0, i))
+    files = [files[i] for i in order]
+    grids = [grids[i] for i in order]
+
+    npix = len(files[0]["values"])
+    nd = len(shape0)
+    ions = [f["ion"] for f in files]
+    ion_idx = pa.array(np.repeat(np.arange(len(files)), npix))
+    xs = np.concatenate([g[1][:, 0] for g in grids]).astype(np.int32)
+    ys = np.concatenate([g[1][:, 1] for g in grids]).astype(np.int32)
+    zs = np.concatenate([g[1][:, 2] for g in grids]).astype(np.int32) if nd == 3 else None
+    inten = np.concatenate([f["values"][:, -1] for f in files])
+    table = pa.table(
+        {
+            "ion": pa.array(ions, pa.string()).take(ion_idx),
+            "x": pa.array(xs),
+            "y": pa.array(ys),
+            "z": pa.array(zs) if zs is not None else pa.nulls(len(xs), pa.int32()),
+            "intensity": pa.array(inten),
+        }
+    )
+    fov = next(iter(fovs)) if fovs else None
+    nx, ny = shape0[-1], shape0[-2]
+    meta: dict = {
+        "measurement_name": files[0]["measurement"],
+        "ions": ions,
+        "image_numbers": [f["number"] for f in files],
+        "has_total": any(i.strip().lower() == "total" for i in ions),
+        "shape": list(shape0),
+        "field_of_view_um": list(fov) if fov else None,
+        "pixel_size_um": fov[0] / nx if fov else None,
+        "total_counts": {f["ion"]: float(np.nansum(f["values"][:, -1])) for f in files},
+        "headers": {f["path"].name: f["header"] for f in files},
+    }
+    if fov and abs(fov[0] / nx - fov[1] / ny) > 1e-9 * max(fov):
+        meta["pixel_size_y_um"] = fov[1] / ny
+    nums = [n for n in meta["image_numbers"] if n is not None]
+    if nums:
+        meta["missing_image_numbers"] = sorted(set(range(min(nums), max(nums) + 1)) - set(nums))
+    for key in ("polarity", "scans"):
+        vals = {f[key] for f in files if f[key]}
+        if len(vals) == 1:
+            v = next(iter(vals))
+            meta[key] = int(v) if key == "scans" and v.isdigit() else v.lower() if key == "polarity" else v
+    return Measurement(
+        technique="tof-sims",
+        format="iontof-image",
+        reader="iontof_image",
+        reader_version=READER_VERSION,
+        instrument="IONTOF SurfaceLab",
+        metadata=meta,
+        tables={TABLE: table},
+        paths=[str(f["path"]) for f in files],
+    )

@@ -1,0 +1,243 @@
+"""Writing to the lake: the raw store, and batches of Parquet rows committed atomically.
+
+The lake is append-only. A batch writes its data files first (each atomically), then its
+catalog rows; a measurement becomes visible only when its ``catalog_measurements`` row exists,
+and the views take, per measurement, the newest catalog row and only the data rows of that
+row's batch (column ``_batch``). So a run killed half-way leaves invisible orphans (removed by
+compaction), and two runs racing on the same bytes leave one copy in the views.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schemas
+from .atomic import atomic_path, remove_stale_tmp, write_parquet
+from .layout import LakeLayout
+
+CHUNK = 1 << 20
+FLUSH_BYTES = 64 << 20
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_batch_id(run_id: str | None = None) -> str:
+    prefix = (run_id or "local")[:8]
+    return f"{utcnow():%Y%m%dT%H%M%S}-{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RawCopy:
+    """Result of copying one file into the raw store."""
+
+    sha256: str
+    raw_path: Path
+    size: int
+    mtime_ns: int
+    changed: bool = False  # the file changed while it was being copied
+    existed: bool = False  # these bytes were already in the raw store
+
+
+class Lake:
+    """The lake under ``root`` (see ``layout.py``)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.layout = LakeLayout(Path(root))
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    # ------------------------------------------------------------------ raw store
+    def store_raw(self, src: Path, name: str | None = None) -> RawCopy:
+        """Copy ``src`` into the content-addressed raw store, hashing in the same pass.
+
+        The source is only ever opened for reading. If its size or mtime changes during the
+        copy, the copy is discarded and ``changed`` is set (it will be taken as a new version).
+        """
+        name = name or src.name
+        st0 = os.stat(src)
+        incoming = self.layout.raw / "_incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        tmp = incoming / f".{secrets.token_hex(8)}.{os.getpid()}.x.tmp"
+        try:
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(CHUNK):
+                    h.update(chunk)
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+            st1 = os.stat(src)
+            if (st1.st_size, st1.st_mtime_ns) != (st0.st_size, st0.st_mtime_ns):
+                tmp.unlink()
+                return RawCopy("", Path(), st1.st_size, st1.st_mtime_ns, changed=True)
+            sha = h.hexdigest()
+            folder = self.layout.raw / sha[:2] / sha
+            existing = next(iter(_files_in(folder)), None)
+            if existing is not None:
+                tmp.unlink()
+                return RawCopy(sha, existing, st0.st_size, st0.st_mtime_ns, existed=True)
+            target = self.layout.raw_path(sha, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            return RawCopy(sha, target, st0.st_size, st0.st_mtime_ns)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def raw_exists(self, sha256: str) -> Path | None:
+        return next(iter(_files_in(self.layout.raw / sha256[:2] / sha256)), None)
+
+    # ------------------------------------------------------------------ batches
+    def batch(self, run_id: str | None = None) -> BatchWriter:
+        return BatchWriter(self, new_batch_id(run_id))
+
+    def cleanup(self, max_age_s: float = 3600.0) -> int:
+        """Remove temporary files of dead writers (see ``atomic.remove_stale_tmp``)."""
+        return remove_stale_tmp(self.root, max_age_s=max_age_s)
+
+    def relative(self, p: Path) -> str:
+        return str(Path(p).relative_to(self.root))
+
+    # ------------------------------------------------------------------ arrays / features
+    def write_array(self, measurement_id: str, name: str, array: np.ndarray) -> Path:
+        target = self.layout.array_path(measurement_id, name)
+        with atomic_path(target, overwrite=False) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(array), allow_pickle=False)
+        return target
+
+    def read_array(self, measurement_id: str, name: str) -> np.ndarray:
+        return np.load(self.layout.array_path(measurement_id, name), allow_pickle=False)
+
+    def write_feature_table(self, name: str, table: pa.Table, *, part: str = "data") -> Path:
+        """Replace a derived table (``features/<name>/<part>.parquet``) atomically."""
+        return write_parquet(table, self.layout.feature_dir(name) / f"{part}.parquet")
+
+
+def _files_in(folder: Path) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.is_file() and not e.name.startswith("."):
+                    yield Path(e.path)
+    except FileNotFoundError:
+        return
+
+
+@dataclass
+class BatchWriter:
+    """Collects rows of one ingestion batch and commits them (data first, then catalog)."""
+
+    lake: Lake
+    batch_id: str
+    started: dt.datetime = field(default_factory=utcnow)
+    _data: dict[str, list[pa.Table]] = field(default_factory=dict)
+    _data_bytes: int = 0
+    _parts: dict[str, int] = field(default_factory=dict)
+    _catalog: dict[str, list[dict]] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+    # data ------------------------------------------------------------------------------
+    def add_table(self, table_name: str, measurement_id: str, data) -> int:
+        """Add a reader table (pyarrow Table or iterator of RecordBatches). Returns row count.
+
+        Iterators (exports larger than memory) are streamed to their own file right away.
+        """
+        if isinstance(data, pa.Table):
+            t = self._stamp(table_name, measurement_id, data)
+            self._data.setdefault(table_name, []).append(t)
+            self._data_bytes += t.nbytes
+            if self._data_bytes > FLUSH_BYTES:
+                self.flush_data()
+            return t.num_rows
+        return self._stream(table_name, measurement_id, data)
+
+    def _stamp(self, table_name: str, measurement_id: str, data: pa.Table) -> pa.Table:
+        t = schemas.conform(table_name, data)
+        n = t.num_rows
+        t = t.add_column(0, "_batch", pa.array([self.batch_id] * n, pa.string()).dictionary_encode())
+        return t.add_column(0, "measurement_id", pa.array([measurement_id] * n, pa.string()))
+
+    def _stream(self, table_name: str, measurement_id: str, batches) -> int:
+        target = self._next_file(table_name)
+        n = 0
+        with atomic_path(target) as tmp:
+            writer = None
+            try:
+                for rb in batches:
+                    t = self._stamp(table_name, measurement_id, pa.Table.from_batches([rb]))
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, t.schema, compression="zstd")
+                    writer.write_table(t)
+                    n += t.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:  # no batch at all: write an empty file of the right schema
+                empty = self._stamp(table_name, measurement_id, schemas.reader_schema(table_name).empty_table())
+                pq.write_table(empty, tmp)
+        self.written.append(target)
+        return n
+
+    def _next_file(self, table_name: str) -> Path:
+        part = self._parts.get(table_name, 0)
+        self._parts[table_name] = part + 1
+        return self.lake.layout.batch_file(table_name, self.batch_id, self.started, part)
+
+    def flush_data(self) -> None:
+        for name, tables in self._data.items():
+            if not tables:
+                continue
+            t = pa.concat_tables(tables, promote_options="permissive")
+            target = self._next_file(name)
+            write_parquet(t, target, row_group_size=1 << 20)
+            self.written.append(target)
+        self._data.clear()
+        self._data_bytes = 0
+
+    # catalog ---------------------------------------------------------------------------
+    def add_row(self, catalog_table: str, row: dict) -> None:
+        self._catalog.setdefault(catalog_table, []).append(row)
+
+    def commit(self) -> None:
+        """Write data, then path records and rejections, then measurement rows (the commit)."""
+        self.flush_data()
+        order = [t for t in self._catalog if t != "catalog_measurements"]
+        if "catalog_measurements" in self._catalog:
+            order.append("catalog_measurements")
+        for name in order:
+            rows = self._catalog[name]
+            if not rows:
+                continue
+            schema = schemas.schema_of(name)
+            table = pa.Table.from_pylist([_jsonify(r, schema) for r in rows], schema=schema)
+            target = self.lake.layout.batch_file(name, self.batch_id, self.started)
+            write_parquet(table, target)
+            self.written.append(target)
+        self._catalog.clear()
+
+
+def _jsonify(row: dict, schema: pa.Schema) -> dict:
+    out = {}
+    for f in schema:
+        v = row.get(f.name)
+        if isinstance(v, (dict, list)) and pa.types.is_string(f.type):
+            v = json.dumps(v, default=str, sort_keys=True)
+        out[f.name] = v
+    return out

@@ -1,0 +1,254 @@
+"""DuckDB views over the lake's Parquet files. The view definitions live here, in code.
+
+Every process opens its own in-memory DuckDB with these views (:func:`connect`), so nobody
+waits on a DuckDB lock; the ``warehouse.duckdb`` file for outside tools is rebuilt under a
+temporary name and renamed (:func:`build_warehouse_file`). A view over a table with no file
+yet is an empty, typed view.
+
+Interface views (names and columns are what users and scripts rely on):
+
+- ``measurements``: one row per measurement (unique content): measurement_id, source_path,
+  sha256, technique, format, reader, reader_version, instrument, n_files, size_bytes,
+  ingested_at, superseded_by, is_current, twin_of, metadata (JSON), tables, row_counts.
+- ``measurement_files``: every path a measurement was seen under (relative to the share root,
+  absolute for files ingested from elsewhere), with sha256 and whether it is that path's current
+  version.
+- ``rejected_files``: files that could not be parsed, with the reason (until a newer version of
+  the path parses).
+- one view per data table of ``schemas.DATA_TABLES`` holding the current versions only, and
+  ``<table>_all_versions`` including superseded ones.
+- ``samples`` (sheet rows, newest version of each sheet), ``measurement_samples``
+  (measurement_id -> sample_id, sheet path and version), ``sample_sheet_problems``.
+- one view per derived table in ``lake/features/<name>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import schemas
+from .atomic import atomic_path
+from .layout import LakeLayout
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.int16(): "SMALLINT",
+    pa.int8(): "TINYINT",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if t in _DUCK_TYPES:
+        return _DUCK_TYPES[t]
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    if pa.types.is_dictionary(t):
+        return _duck_type(t.value_type)
+    raise TypeError(f"no DuckDB type for {t}")
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _has_files(folder: Path) -> bool:
+    if not folder.exists():
+        return False
+    for _root, _dirs, files in os.walk(folder):
+        if any(f.endswith(".parquet") and not f.startswith(".") for f in files):
+            return True
+    return False
+
+
+def _source(layout: LakeLayout, table: str, schema: pa.Schema, extra: tuple[str, ...] = ()) -> str:
+    """SELECT over a table's Parquet files, or an empty typed relation when there are none."""
+    cols = [f.name for f in schema] + list(extra)
+    if _has_files(layout.table_dir(table)):
+        collist = ", ".join(f'"{c}"' for c in cols)
+        return (
+            f"SELECT {collist} FROM read_parquet({_q(layout.table_glob(table))}, "
+            "union_by_name=true, hive_partitioning=false)"
+        )
+    typed = [f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in schema]
+    typed += [f'CAST(NULL AS VARCHAR) AS "{c}"' for c in extra]
+    return f"SELECT {', '.join(typed)} WHERE false"
+
+
+def view_statements(lake_root: Path) -> list[str]:
+    """The CREATE VIEW statements for a lake, in dependency order."""
+    L = LakeLayout(Path(lake_root))
+    S = schemas.CATALOG_TABLES
+    st = [
+        f"CREATE OR REPLACE VIEW _cat_measurements AS {_source(L, 'catalog_measurements', S['catalog_measurements'])}",
+        f"CREATE OR REPLACE VIEW _cat_files AS {_source(L, 'catalog_files', S['catalog_files'])}",
+        f"CREATE OR REPLACE VIEW _cat_rejected AS {_source(L, 'catalog_rejected', S['catalog_rejected'])}",
+        f"CREATE OR REPLACE VIEW _cat_sheet_rows AS {_source(L, 'catalog_sheet_rows', S['catalog_sheet_rows'])}",
+        # newest catalog row per measurement (a re-parse with a newer reader, or a race, wins)
+        """CREATE OR REPLACE VIEW _m_latest AS
+           SELECT * EXCLUDE (_rn) FROM (
+             SELECT *, row_number() OVER (PARTITION BY measurement_id ORDER BY ingested_at DESC, batch DESC) AS _rn
+             FROM _cat_measurements) WHERE _rn = 1""",
+        """CREATE OR REPLACE VIEW _m_first AS
+           SELECT measurement_id, min(ingested_at) AS first_ingested_at FROM _cat_measurements GROUP BY 1""",
+        # each (path, measurement) seen, for parsed measurements only
+        """CREATE OR REPLACE VIEW _path_versions AS
+           SELECT f.source_path, f.measurement_id, any_value(f.sha256) AS sha256,
+                  max(f.mtime) AS mtime, min(f.seen_at) AS first_seen, max(f.seen_at) AS last_seen
+           FROM _cat_files f SEMI JOIN _m_latest m ON f.measurement_id = m.measurement_id
+           GROUP BY f.source_path, f.measurement_id""",
+        """CREATE OR REPLACE VIEW _path_current AS
+           SELECT * EXCLUDE (_rn) FROM (
+             SELECT *, row_number() OVER (PARTITION BY source_path ORDER BY mtime DESC, last_seen DESC) AS _rn
+             FROM _path_versions) WHERE _rn = 1""",
+        "CREATE OR REPLACE VIEW _current_ids AS SELECT DISTINCT measurement_id FROM _path_current",
+        """CREATE OR REPLACE VIEW _superseded AS
+           SELECT v.measurement_id, arg_max(c.measurement_id, v.last_seen) AS superseded_by
+           FROM _path_versions v JOIN _path_current c ON v.source_path = c.source_path
+           WHERE v.measurement_id NOT IN (SELECT measurement_id FROM _current_ids)
+           GROUP BY v.measurement_id""",
+        """CREATE OR REPLACE VIEW _twins AS
+           SELECT a.measurement_id, string_agg(b.measurement_id, ',' ORDER BY b.measurement_id) AS twin_of
+           FROM _m_latest a JOIN _m_latest b ON a.twin_key = b.twin_key AND a.measurement_id <> b.measurement_id
+           WHERE a.twin_key IS NOT NULL GROUP BY a.measurement_id""",
+        """CREATE OR REPLACE VIEW _winners AS
+           SELECT m.measurement_id, m.batch FROM _m_latest m
+           SEMI JOIN _current_ids c ON m.measurement_id = c.measurement_id""",
+        """CREATE OR REPLACE VIEW measurements AS
+           SELECT m.measurement_id,
+                  p.source_path,
+                  m.sha256, m.technique, m.format, m.reader, m.reader_version, m.instrument,
+                  m.n_files, m.size_bytes,
+                  fi.first_ingested_at AS ingested_at,
+                  s.superseded_by,
+                  (s.superseded_by IS NULL) AS is_current,
+                  t.twin_of,
+                  m.metadata, m.tables, m.row_counts, m.partition_key
+           FROM _m_latest m
+           LEFT JOIN (SELECT measurement_id, arg_max(source_path, last_seen) AS source_path
+                      FROM _path_versions GROUP BY 1) p USING (measurement_id)
+           LEFT JOIN _m_first fi USING (measurement_id)
+           LEFT JOIN _superseded s USING (measurement_id)
+           LEFT JOIN _twins t USING (measurement_id)""",
+        """CREATE OR REPLACE VIEW measurement_files AS
+           SELECT f.source_path, f.measurement_id, any_value(f.sha256) AS sha256, f.member_sha256,
+                  any_value(f.size_bytes) AS size_bytes, max(f.mtime) AS mtime,
+                  min(f.seen_at) AS first_seen, max(f.seen_at) AS last_seen, any_value(f.raw_path) AS raw_path,
+                  bool_or(c.measurement_id IS NOT NULL) AS is_current
+           FROM _cat_files f
+           SEMI JOIN _m_latest m ON f.measurement_id = m.measurement_id
+           LEFT JOIN _path_current c ON c.source_path = f.source_path AND c.measurement_id = f.measurement_id
+           GROUP BY f.source_path, f.measurement_id, f.member_sha256""",
+        """CREATE OR REPLACE VIEW rejected_files AS
+           SELECT r.source_path, r.sha256, r.reason, r.error_type, r.size_bytes, r.mtime, r.rejected_at
+           FROM (SELECT * EXCLUDE (_rn) FROM (
+                   SELECT *, row_number() OVER (PARTITION BY source_path, sha256 ORDER BY rejected_at DESC) AS _rn
+                   FROM _cat_rejected) WHERE _rn = 1) r
+           WHERE r.sha256 NOT IN (SELECT sha256 FROM _m_latest)
+             AND NOT EXISTS (SELECT 1 FROM _cat_files f WHERE f.source_path = r.source_path AND f.mtime > r.mtime)
+             AND NOT EXISTS (SELECT 1 FROM _cat_rejected r2 WHERE r2.source_path = r.source_path AND r2.mtime > r.mtime)""",
+        # sample sheets: newest version of each sheet path
+        """CREATE OR REPLACE VIEW _sheet_current AS
+           SELECT r.* FROM _cat_sheet_rows r
+           JOIN (SELECT sheet_path, arg_max(sheet_sha256, (sheet_mtime, ingested_at)) AS sheet_sha256
+                 FROM _cat_sheet_rows GROUP BY 1) v
+             ON r.sheet_path = v.sheet_path AND r.sheet_sha256 = v.sheet_sha256
+           QUALIFY row_number() OVER (PARTITION BY r.sheet_path, r.row ORDER BY r.ingested_at DESC) = 1""",
+        """CREATE OR REPLACE VIEW samples AS
+           SELECT sample_id, project, material, label, composition, polarity, spot, field_of_view_um,
+                  labels_for, storage_atmosphere, dew_point_c, storage_time_h, cell_id, file, pattern,
+                  extra, sheet_path, sheet_sha256 AS sheet_version, sheet_mtime, row, problems
+           FROM _sheet_current""",
+        """CREATE OR REPLACE VIEW sample_sheet_problems AS
+           SELECT sheet_path, row, file, problems FROM _sheet_current WHERE problems IS NOT NULL""",
+        """CREATE OR REPLACE VIEW measurement_samples AS
+           WITH links AS (
+             SELECT f.measurement_id, s.* FROM measurement_files f
+             JOIN _sheet_current s ON f.source_path = s.pattern
+             WHERE NOT regexp_matches(s.pattern, '[*?\\[]')
+             UNION ALL
+             SELECT f.measurement_id, s.* FROM measurement_files f
+             JOIN (SELECT * FROM _sheet_current WHERE regexp_matches(pattern, '[*?\\[]')) s
+               ON f.source_path GLOB s.pattern)
+           SELECT DISTINCT ON (measurement_id, sheet_path, row)
+                  measurement_id, sample_id, project, material, label, composition, polarity, spot,
+                  field_of_view_um, labels_for, storage_atmosphere, dew_point_c, storage_time_h, cell_id,
+                  extra, sheet_path, sheet_sha256 AS sheet_version, sheet_mtime, row
+           FROM links WHERE problems IS NULL OR sample_id IS NOT NULL""",
+    ]
+    for name, schema in schemas.DATA_TABLES.items():
+        cols = ", ".join(f'd."{f.name}"' for f in schema)
+        src = _source(L, name, schema, extra=("_batch",))
+        st.append(
+            f"""CREATE OR REPLACE VIEW {name}_all_versions AS
+                SELECT {cols} FROM ({src}) d
+                SEMI JOIN _m_latest w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
+        )
+        st.append(
+            f"""CREATE OR REPLACE VIEW {name} AS
+                SELECT {cols} FROM ({src}) d
+                SEMI JOIN _winners w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
+        )
+    if L.features.exists():
+        for d in sorted(p for p in L.features.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if _has_files(d) and d.name.isidentifier():
+                st.append(
+                    f"CREATE OR REPLACE VIEW {d.name} AS SELECT * FROM read_parquet("
+                    f"{_q(L.feature_glob(d.name))}, union_by_name=true, hive_partitioning=false)"
+                )
+    return st
+
+
+PUBLIC_VIEWS_HIDDEN_PREFIX = "_"
+
+
+def connect(lake_root: str | os.PathLike | None = None, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every view of the lake.
+
+    New data written to existing tables is visible on the next query; tables that appear for
+    the first time (a new technique, a new feature table) need a new connection.
+    """
+    if lake_root is None:
+        from ..settings import load
+
+        lake_root = load().lake
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    for s in view_statements(Path(lake_root)):
+        con.execute(s)
+    return con
+
+
+def public_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows if not r[0].startswith(PUBLIC_VIEWS_HIDDEN_PREFIX)]
+
+
+def build_warehouse_file(lake_root: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Rebuild the ``warehouse.duckdb`` file of views for outside tools, atomically."""
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            for s in view_statements(Path(lake_root)):
+                con.execute(s)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(tmp) + ".wal").unlink()
+    return target
