@@ -7,6 +7,7 @@ Command implementations live in their own modules and are imported only when run
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,32 @@ def _status(p):
     p.add_argument("--json", action="store_true")
 
 
+def _serve(p):
+    p.add_argument("--host", default=os.environ.get("PROGRAL_BIND", "127.0.0.1"),
+                   help="address both UIs bind to (default 127.0.0.1; put a reverse proxy with "
+                   "authentication in front before binding anything else, see docs/security.md)")
+    p.add_argument("--dagster-port", type=int, default=int(os.environ.get("PROGRAL_DAGSTER_PORT", 3000)))
+    p.add_argument("--mlflow-port", type=int, default=int(os.environ.get("PROGRAL_MLFLOW_PORT", 5000)))
+    p.add_argument("--no-seed", action="store_true", help="do not seed an empty share with simulated data")
+    p.add_argument("--size", choices=["small", "full"], default="small", help="size of the seeded demo campaign")
+
+
+def _simulate(p):
+    p.add_argument("kind", choices=["campaign", "spectra", "images", "xps", "cycling", "cathodes"],
+                   help="campaign = everything; spectra = ToF-SIMS spectra of Li compounds and mixtures; "
+                   "images = ToF-SIMS mass images of electrode cross-sections; xps/cycling/cathodes = stored "
+                   "cathode sheets with ToF-SIMS, XPS (VAMAS) and cycling (BioLogic .mpt) of their cells")
+    p.add_argument("--out", required=True, help="folder to write the instrument files to (e.g. the share)")
+    p.add_argument("--truth", default=None, help="folder for the ground truth (kept apart from the share)")
+    p.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical files")
+    p.add_argument("--size", choices=["small", "full"], default="small")
+    p.add_argument("--mixtures", default=None,
+                   help='extra hidden-composition mixtures, e.g. "Li2CO3:0.5,LiOH:0.5;LiH:0.3,Li2O:0.7"')
+    p.add_argument("--binning", type=int, default=None, help="ToF-SIMS channel binning (default 20)")
+    p.add_argument("--matrix-strength", type=float, default=None,
+                   help="scale of the matrix effects in mixture spectra (default 1; 0 = linear mixing)")
+
+
 COMMANDS: list[Command] = [
     Command("ingest", "ingest files or folders now (same assets as the share sensor, no daemon)", _ingest,
             "ingest:run",
@@ -55,6 +82,13 @@ COMMANDS: list[Command] = [
     Command("tables", "list the warehouse views with row counts and columns", _tables, "query:run_tables"),
     Command("status", "counts per technique and format, latest ingestions, rejected files", _status,
             "query:run_status"),
+    Command("simulate", "write simulated instrument files with ground truth", _simulate, "simulate:run",
+            home=False,
+            description="Write simulated instrument files in the real formats (IONTOF exports, VAMAS,\n"
+            "BioLogic .mpt) plus a samples.csv sheet to --out, and the ground truth to --truth."),
+    Command("serve", "run the service: dagster dev (sensor on) + MLflow UI on 127.0.0.1", _serve, "serve:run",
+            description="Seed an empty share with a small simulated campaign, then start `dagster dev`\n"
+            "(webserver + daemon, sensor on) and the MLflow UI, and print their URLs. Ctrl-C stops both."),
 ]
 
 

@@ -74,7 +74,7 @@ def make_candidate(
     - ``sqrt_logreg``: square root (Poisson variance stabilisation of the TIC-normalised
       areas), auto-scaling per feature, logistic regression with C = 0.1 (stronger shrinkage:
       fewer samples than features in the paired case).
-    - ``random_forest``: 400 trees on the features as given (scale-free), probabilities from
+    - ``random_forest``: 200 trees on the features as given (scale-free), probabilities from
       leaf votes.
     """
     if name == "minmax_logreg":
@@ -95,7 +95,7 @@ def make_candidate(
                 (
                     "clf",
                     RandomForestClassifier(
-                        n_estimators=400, min_samples_leaf=1, random_state=seed, n_jobs=1
+                        n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=1
                     ),
                 )
             ]

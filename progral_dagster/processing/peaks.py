@@ -26,6 +26,8 @@ time. The kernel here is ~40 lines of numpy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -366,35 +368,67 @@ def unit_mass_bins(
 # ---------------------------------------------------------------------------------------------
 # long tables (warehouse form) -> wide matrices
 # ---------------------------------------------------------------------------------------------
-def _long_arrays(
-    spectra: pa.Table | pd.DataFrame, id_column: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """ids (in first-seen order), mz, intensity and offsets of a long spectra table."""
+@dataclass
+class SpectraArrays:
+    """Spectra of a long table as flat arrays: spectrum ``s`` is ``mz[offsets[s]:offsets[s+1]]``.
+
+    Build once with :func:`spectra_arrays` and pass to :func:`peak_areas`, :func:`total_counts`
+    and :func:`unit_mass_table` to avoid re-encoding the id column of a large table.
+    """
+
+    ids: np.ndarray
+    mz: np.ndarray
+    intensity: np.ndarray
+    offsets: np.ndarray
+
+    def select(self, ids: Iterable[Any]) -> SpectraArrays:
+        """The spectra with these ids, in the given order (unknown ids raise KeyError)."""
+        pos = {k: i for i, k in enumerate(self.ids.tolist())}
+        sel = np.array([pos[k] for k in ids], dtype=np.int64)
+        lens = np.diff(self.offsets)[sel]
+        new_off = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        idx = np.arange(new_off[-1], dtype=np.int64) + np.repeat(
+            self.offsets[sel] - new_off[:-1], lens
+        )
+        return SpectraArrays(self.ids[sel], self.mz[idx], self.intensity[idx], new_off)
+
+
+def spectra_arrays(
+    spectra: pa.Table | pd.DataFrame | SpectraArrays, id_column: str = "measurement_id"
+) -> SpectraArrays:
+    """Flat arrays of a long spectra table (rows of one spectrum need not be contiguous; their
+    order within a spectrum is kept). Ids in first-seen order."""
+    if isinstance(spectra, SpectraArrays):
+        return spectra
     if isinstance(spectra, pa.Table):
-        ids = spectra.column(id_column).to_numpy(zero_copy_only=False)
-        mz = spectra.column("mz").to_numpy(zero_copy_only=False).astype(float)
-        y = spectra.column("intensity").to_numpy(zero_copy_only=False).astype(float)
+        col = spectra.column(id_column).combine_chunks()
+        if not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        codes = col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = np.asarray(col.dictionary.to_pylist(), dtype=object)
+        mz = spectra.column("mz").to_numpy().astype(float, copy=False)
+        y = spectra.column("intensity").to_numpy().astype(float, copy=False)
+        # a dictionary may hold values no row uses, or not be in first-seen order
+        used, first = np.unique(codes, return_index=True)
+        order = used[np.argsort(first)]
+        remap = np.full(len(uniques), -1, dtype=np.int64)
+        remap[order] = np.arange(order.size)
+        codes, uniques = remap[codes], uniques[order]
     else:
-        ids = spectra[id_column].to_numpy()
+        codes, uniques = pd.factorize(spectra[id_column].to_numpy())
+        uniques = np.asarray(uniques, dtype=object)
         mz = spectra["mz"].to_numpy(float)
         y = spectra["intensity"].to_numpy(float)
-    codes, uniques = pd.factorize(ids)
-    if _interleaved(codes):
+    if codes.size and (np.diff(codes) < 0).any():
         order = np.argsort(codes, kind="stable")
         codes, mz, y = codes[order], mz[order], y[order]
     counts = np.bincount(codes, minlength=len(uniques))
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    return np.asarray(uniques), mz, y, offsets
-
-
-def _interleaved(codes: np.ndarray) -> bool:
-    """True if some spectrum's rows are not contiguous (factorize codes appear in first-seen
-    order, so contiguous rows mean the code sequence never decreases)."""
-    return bool(codes.size) and bool((np.diff(codes) < 0).any())
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SpectraArrays(uniques, np.asarray(mz, float), np.asarray(y, float), offsets)
 
 
 def peak_areas(
-    spectra: pa.Table | pd.DataFrame,
+    spectra: pa.Table | pd.DataFrame | SpectraArrays,
     intervals: pd.DataFrame,
     *,
     id_column: str = "measurement_id",
@@ -405,32 +439,34 @@ def peak_areas(
     Returns
     -------
     DataFrame indexed by ``id_column`` (first-seen order), one column per interval
-    ``assignment``, plus nothing else; use :func:`total_counts` for the spectrum totals.
+    ``assignment``; use :func:`total_counts` for the spectrum totals.
     """
-    ids, mz, y, offsets = _long_arrays(spectra, id_column)
+    sa = spectra_arrays(spectra, id_column)
     areas = integrate_windows(
-        mz,
-        y,
+        sa.mz,
+        sa.intensity,
         intervals["lower_mass_u"].to_numpy(float),
         intervals["upper_mass_u"].to_numpy(float),
-        offsets=offsets,
+        offsets=sa.offsets,
         variable=variable,
     )
     return pd.DataFrame(
-        areas, index=pd.Index(ids, name=id_column), columns=list(intervals["assignment"])
+        areas, index=pd.Index(sa.ids, name=id_column), columns=list(intervals["assignment"])
     )
 
 
-def total_counts(spectra: pa.Table | pd.DataFrame, *, id_column: str = "measurement_id") -> pd.Series:
+def total_counts(
+    spectra: pa.Table | pd.DataFrame | SpectraArrays, *, id_column: str = "measurement_id"
+) -> pd.Series:
     """Total counts of each spectrum (the ``total`` row of a SurfaceLab peak list)."""
-    ids, _mz, y, offsets = _long_arrays(spectra, id_column)
-    tot = np.add.reduceat(y, offsets[:-1]) if y.size else np.zeros(len(ids))
-    tot = np.where(np.diff(offsets) > 0, tot, 0.0)
-    return pd.Series(tot, index=pd.Index(ids, name=id_column), name="total")
+    sa = spectra_arrays(spectra, id_column)
+    csum = np.concatenate([[0.0], np.cumsum(sa.intensity)])
+    tot = csum[sa.offsets[1:]] - csum[sa.offsets[:-1]]
+    return pd.Series(tot, index=pd.Index(sa.ids, name=id_column), name="total")
 
 
 def unit_mass_table(
-    spectra: pa.Table | pd.DataFrame,
+    spectra: pa.Table | pd.DataFrame | SpectraArrays,
     *,
     id_column: str = "measurement_id",
     mz_min: int = 1,
@@ -438,10 +474,10 @@ def unit_mass_table(
     shift_u: float = 0.0,
 ) -> pd.DataFrame:
     """Unit-mass-binned counts of every spectrum in a long table; columns ``m1``, ``m2``..."""
-    ids, mz, y, offsets = _long_arrays(spectra, id_column)
+    sa = spectra_arrays(spectra, id_column)
     counts, nominal = unit_mass_bins(
-        mz, y, offsets=offsets, mz_min=mz_min, mz_max=mz_max, shift_u=shift_u
+        sa.mz, sa.intensity, offsets=sa.offsets, mz_min=mz_min, mz_max=mz_max, shift_u=shift_u
     )
     return pd.DataFrame(
-        counts, index=pd.Index(ids, name=id_column), columns=[f"m{n}" for n in nominal]
+        counts, index=pd.Index(sa.ids, name=id_column), columns=[f"m{n}" for n in nominal]
     )

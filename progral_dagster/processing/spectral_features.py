@@ -32,7 +32,14 @@ import pandas as pd
 import pyarrow as pa
 
 from .normalization import normalize
-from .peaks import default_intervals, peak_areas, total_counts, unit_mass_table
+from .peaks import (
+    SpectraArrays,
+    default_intervals,
+    peak_areas,
+    spectra_arrays,
+    total_counts,
+    unit_mass_table,
+)
 
 POLARITIES = ("positive", "negative")
 RECORD_KEY = b"progral.features"
@@ -153,7 +160,7 @@ def _meta_frame(meta: pd.DataFrame | None, ids: pd.Index, id_column: str) -> pd.
 
 
 def spectra_features(
-    spectra: pa.Table | pd.DataFrame,
+    spectra: pa.Table | pd.DataFrame | SpectraArrays,
     meta: pd.DataFrame | None = None,
     *,
     intervals: pd.DataFrame | None = None,
@@ -185,7 +192,8 @@ def spectra_features(
     """
     if method not in ("intervals", "unit_mass"):
         raise ValueError(f"method must be 'intervals' or 'unit_mass', not {method!r}")
-    totals = total_counts(spectra, id_column=id_column)
+    sa = spectra_arrays(spectra, id_column)
+    totals = total_counts(sa)
     ids = totals.index
     m = _meta_frame(meta, ids, id_column)
     pol = (
@@ -196,7 +204,7 @@ def spectra_features(
     iv = default_intervals() if intervals is None else intervals
     if method == "unit_mass":
         allx = unit_mass_table(
-            spectra, id_column=id_column, mz_min=unit_mass_range[0], mz_max=unit_mass_range[1]
+            sa, mz_min=unit_mass_range[0], mz_max=unit_mass_range[1]
         )
     out: dict[str, FeatureTable] = {}
     for p in sorted(set(pol)):
@@ -206,8 +214,8 @@ def spectra_features(
                 ivp = iv[iv["polarity"].eq(p) | iv["polarity"].isna()]
             else:
                 ivp = iv
-            sel = _select_rows(spectra, id_column, rows)
-            X = peak_areas(sel, ivp, id_column=id_column, variable=variable).reindex(rows)
+            X = peak_areas(sa.select(rows), ivp, variable=variable)
+            X.index.name = id_column
             feat_rec: dict[str, Any] = {
                 "kind": "intervals",
                 "variable": variable,
@@ -238,16 +246,6 @@ def spectra_features(
             },
         )
     return out
-
-
-def _select_rows(
-    spectra: pa.Table | pd.DataFrame, id_column: str, ids: pd.Index
-) -> pa.Table | pd.DataFrame:
-    if isinstance(spectra, pa.Table):
-        import pyarrow.compute as pc
-
-        return spectra.filter(pc.is_in(spectra.column(id_column), pa.array(list(ids))))
-    return spectra[spectra[id_column].isin(ids)]
 
 
 def areas_from_peak_lists(

@@ -79,6 +79,7 @@ def read_body(
     include: list[str] | None = None,
     first_line: int = 1,
     null_values: list[str] | None = None,
+    quote_char: str | bool = False,
 ) -> pa.Table:
     """Parse ``buf[start:end]`` as delimited rows with the given column names.
 
@@ -89,7 +90,7 @@ def read_body(
         return pacsv.read_csv(
             pa.BufferReader(body),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char),
             convert_options=pacsv.ConvertOptions(
                 column_types=types or {},
                 include_columns=include,

@@ -138,6 +138,11 @@ def parse_header(lines: list[str]) -> dict:
     return {"technique_name": technique_name, "header": header, "settings": settings}
 
 
+def _version(line: str | None) -> str | None:
+    m = re.search(r"v([\d.]+)\s*\(software\)", line or "")
+    return m.group(1) if m else None
+
+
 def _device(value: str | None) -> tuple[str | None, str | None]:
     if not value:
         return None, None
@@ -213,7 +218,7 @@ def read(paths) -> Measurement:
         "instrument_serial": serial,
         "channel": int(channel.split()[0]) if isinstance(channel, str) and channel.split()[0].isdigit() else None,
         "start_time": parse_start_time(started) if isinstance(started, str) else None,
-        "software": software,
+        "software_version": _version(software),
         "cycle_definition": hdr.get("Cycle Definition"),
         "decimal_separator": "," if decimal_comma else ".",
         "encoding": "latin-1",

@@ -118,43 +118,40 @@ def _group_index(cycle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, group
 
 
+def counter_increments(raw: np.ndarray, resets: np.ndarray | None = None) -> np.ndarray:
+    """Per-row increments of a cycler's running counter (capacity or energy).
+
+    A counter grows while it counts and restarts from zero when the cycler resets it (at a
+    step, a cycle, a change of direction: cyclers differ). A drop marks a restart: there the
+    increment is the new value itself, elsewhere the difference from the previous row.
+    ``resets`` (segment ids, e.g. :func:`segments` of the step) forces a restart at each
+    segment start, for cyclers known to restart there. The counter is taken to start from zero
+    at the first row of the file.
+    """
+    x = np.asarray(raw, dtype=np.float64)
+    inc = np.empty_like(x)
+    if x.size == 0:
+        return inc
+    inc[0] = x[0]
+    inc[1:] = np.diff(x)
+    restart = np.zeros(x.size, dtype=bool)
+    restart[1:] = x[1:] < x[:-1] - 1e-9 * np.abs(x[:-1])
+    if resets is not None:
+        restart |= _starts([resets])
+    inc[restart] = x[restart]
+    return inc
+
+
 def counter_per_cycle(
     raw: np.ndarray, cycle: np.ndarray, *, resets: np.ndarray | None = None
 ) -> np.ndarray:
     """A cycler's capacity or energy counter, re-based to count from zero in each cycle.
 
-    Parameters
-    ----------
-    raw : the counter as logged (non-negative, growing while it counts)
-    cycle : cycle number of each row
-    resets : optional segment ids (e.g. :func:`segments` of the step number) at whose start the
-        cycler restarts the counter from zero (Neware restarts at every step)
-
-    The counter is first made continuous across ``resets``. Then, at each new cycle, it is
-    compared with the last value of the previous cycle: if it dropped, the cycler reset it at
-    the cycle start and it is kept; if not, it runs over the whole test and the previous
-    cycle's last value is subtracted. The first cycle in the file counts from zero.
+    Whether the cycler's counter runs over the whole test, restarts every cycle or every step,
+    the result is the amount counted since the start of the row's cycle
+    (:func:`counter_increments` summed per cycle).
     """
-    x = np.asarray(raw, dtype=np.float64)
-    n = x.size
-    if n == 0:
-        return x.copy()
-    if resets is not None:
-        seg_start = _starts([resets])
-        prev = np.empty(n)
-        prev[0] = 0.0
-        prev[1:] = x[:-1]
-        x = x + np.cumsum(np.where(seg_start, prev, 0.0))
-        # a segment start carries the previous segment's last value; its own row is new
-    starts, group = _group_index(np.asarray(cycle))
-    base = np.zeros(starts.size)
-    if starts.size > 1:
-        last_prev = x[starts[1:] - 1]
-        first = x[starts[1:]]
-        tol = 1e-9 * np.maximum(np.abs(last_prev), 1e-12)
-        was_reset = first < last_prev - tol
-        base[1:] = np.where(was_reset, 0.0, last_prev)
-    return x - base[group]
+    return accumulate_per_cycle(counter_increments(raw, resets), cycle)
 
 
 def accumulate_per_cycle(increment: np.ndarray, cycle: np.ndarray) -> np.ndarray:

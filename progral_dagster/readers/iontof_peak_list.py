@@ -80,7 +80,7 @@ def _norm(title: str) -> str:
 def sniff(path: Path, head: bytes) -> str | None:
     first = head.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf").rstrip(b"\r")
     cols = [_norm(c.decode("latin-1")) for c in first.split(b"\t")]
-    if len(cols) >= 4 and cols[0] == "no." and cols[1] == "center mass (u)":
+    if len(cols) >= 2 and cols[0] == "no." and cols[1] == "center mass (u)":
         return "iontof-peak-list"
     return None
 

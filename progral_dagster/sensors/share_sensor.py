@@ -47,12 +47,14 @@ def ranged_run_requests(keys: list[str], per_run: int) -> list[dg.RunRequest]:
     return out
 
 
-def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings) -> dg.SensorResult | dg.SkipReason:
+def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
+             now: float | None = None) -> dg.SensorResult | dg.SkipReason:
+    """One tick (``now`` is injectable for tests)."""
     t0 = time.perf_counter()
     layout = LakeLayout(s.lake)
     with ShareIndex(layout.share_index) as idx:
         known = idx.load()
-        now = time.time()
+        now = time.time() if now is None else now
         full = True
         prev_dirs = prev_files = None
         if s.share_kind == "network":

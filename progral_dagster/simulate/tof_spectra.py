@@ -201,11 +201,11 @@ def n_raw_channels(mz_max: float = 900.0, cell: int = 1) -> int:
 
 
 def _cell_size(binning: int) -> int:
-    """Fine-grid cell (raw channels): the largest divisor of the binning up to 5."""
-    for g in (5, 4, 3, 2, 1):
-        if binning % g == 0:
-            return g
-    return 1
+    """Fine-grid cell (raw channels): the largest divisor of the binning up to 5 channels
+    (a third of a peak width at the default resolving power), or up to a tenth of the
+    binning for coarse binnings."""
+    limit = max(5, binning // 10)
+    return max(g for g in range(1, limit + 1) if binning % g == 0)
 
 
 def bin_edges(binning: int = 20, mz_max: float = 900.0) -> np.ndarray:
@@ -404,9 +404,13 @@ def simulate_spectrum(
         k0_true = K0 + rng.normal(0.0, 3.0)
     else:
         sf_true, k0_true = SF, K0
+    # The analyst calibrates on the observed peaks, whose tails shift them by a constant time
+    # (tau of the main component): that shift goes into k0; what remains is a small error.
+    fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power)  # raw channels, constant in time
     err = calibration_error_ppm * 1e-6
     sf_cal = sf_true * (1.0 + rng.normal(0.0, err / 2)) if err else sf_true
-    k0_cal = k0_true + (rng.normal(0.0, 1.0) if err else 0.0)
+    k0_cal = k0_true + tail * fwhm * (1.0 - long_tail_fraction)
+    k0_cal += rng.normal(0.0, 1.0) if err else 0.0
 
     # --- ion list with spot variation ------------------------------------------------------
     parts = []
@@ -442,7 +446,6 @@ def simulate_spectrum(
     ncell = n_raw // g
     mu = np.zeros(ncell)
 
-    fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power)  # raw channels, constant in time
     sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     centres = mz_to_channel(mzs_a, sf_true, k0_true)
     for frac, tau in ((1.0 - long_tail_fraction, tail * fwhm), (long_tail_fraction, 8.0 * fwhm)):

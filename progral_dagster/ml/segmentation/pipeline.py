@@ -57,6 +57,7 @@ class SegmentationParams:
     min_particle_area_px : smaller particles are dropped / merged
     fill_holes : fill holes in a particle phase before the watershed
     cei_ions : ions whose rim enrichment is measured (those present are used)
+    cei_as_features : also use the CEI ions as phase features (default: no)
     rim_width_px, rim_offset_px, core_depth_px : rim = outline distance in
         [offset, offset + width), core = distance >= core_depth
     rim_threshold : a particle with rim enrichment above this is flagged ``rim_enriched``
@@ -78,6 +79,7 @@ class SegmentationParams:
     min_particle_area_px: int = 15
     fill_holes: bool = True
     cei_ions: tuple[str, ...] = DEFAULT_CEI_IONS
+    cei_as_features: bool = False
     rim_width_px: float = 3.0
     rim_offset_px: float = 0.0
     core_depth_px: float = 5.0
@@ -222,10 +224,15 @@ def analyse_labels(
     )
 
 
-def _ions_of(images_list: Sequence[Mapping[str, np.ndarray]], reference: str) -> tuple[str, ...]:
-    """Ions present in every training image, in the first image's order."""
-    first = model_ions(images_list[0], reference)
-    common = [i for i in first if all(i in im for im in images_list)]
+def _ions_of(
+    images_list: Sequence[Mapping[str, np.ndarray]], params: SegmentationParams
+) -> tuple[str, ...]:
+    """Feature ions: present in every training image, in the first image's order; the CEI ions
+    are left out unless ``params.cei_as_features`` (they mark an interphase at particle rims,
+    not a phase, and would make the rims a cluster of their own)."""
+    first = model_ions(images_list[0], params.reference)
+    skip = () if params.cei_as_features else params.cei_ions
+    common = [i for i in first if i not in skip and all(i in im for im in images_list)]
     if not common:
         raise ValueError("the training images share no ion")
     return tuple(common)
@@ -256,7 +263,7 @@ def fit_unsupervised(
     if not images_list:
         raise ValueError("no training images")
     rng = np.random.default_rng(params.seed)
-    ions = _ions_of(images_list, params.reference)
+    ions = _ions_of(images_list, params)
     samples = []
     for im in images_list:
         n = next(iter(im.values())).size
@@ -274,7 +281,7 @@ def fit_unsupervised(
     gm = GaussianMixture(
         n_components=n_clusters,
         covariance_type="full",
-        n_init=2,
+        n_init=1,
         random_state=params.seed,
         reg_covar=1e-4,
     ).fit(x)
@@ -317,7 +324,7 @@ def fit_supervised(
     if len(images_list) != len(label_images_list) or not images_list:
         raise ValueError("give one label image per ion-image dict (at least one)")
     rng = np.random.default_rng(params.seed)
-    ions = _ions_of(images_list, params.reference)
+    ions = _ions_of(images_list, params)
     values = sorted({int(v) for lab in label_images_list for v in np.unique(lab) if v != 0})
     if len(values) < 2:
         raise ValueError("label images must annotate at least two phases (0 = unannotated)")

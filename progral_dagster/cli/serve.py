@@ -1,0 +1,144 @@
+"""``progral serve``: the embedded service (``dagster dev`` + MLflow UI) on 127.0.0.1.
+
+Seeds the share with a small simulated campaign when it is empty (``--no-seed`` to skip), then
+starts ``dagster dev`` (webserver, daemon, sensor on) and ``mlflow ui``, each in its own process
+group, prints their URLs and waits. Ctrl-C (or SIGTERM) stops both groups: TERM, then KILL after
+a grace period, so no code server or gRPC child is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import settings as settings_mod
+from .instance import ensure_dagster_home
+
+GRACE_S = 15.0
+
+
+def service_env(s: settings_mod.Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PROGRAL_HOME=str(s.home),
+        PROGRAL_SHARE=str(s.share),
+        DAGSTER_HOME=str(ensure_dagster_home(s)),
+        MLFLOW_TRACKING_URI=s.mlflow_tracking_uri,
+        PROGRAL_MLFLOW_ARTIFACTS=str(s.mlflow_artifacts),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start_group(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+    return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_group(p: subprocess.Popen, grace_s: float = GRACE_S) -> None:
+    """TERM the process group, wait, then KILL whatever is left of it."""
+    if p.poll() is not None and not _group_alive(p.pid):
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace_s
+    while time.time() < deadline:
+        if p.poll() is not None and not _group_alive(p.pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait(timeout=10)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def seed_if_empty(s: settings_mod.Settings, size: str = "small", seed: int = 7) -> bool:
+    s.share.mkdir(parents=True, exist_ok=True)
+    if any(s.share.iterdir()):
+        return False
+    from .simulate import simulate_campaign
+
+    print(f"seeding the empty share {s.share} with a '{size}' simulated campaign ...", flush=True)
+    simulate_campaign(s.share, s.home / "truth", seed=seed, size=size)
+    return True
+
+
+def mlflow_ui_command(s: settings_mod.Settings, host: str, port: int) -> list[str]:
+    s.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", s.mlflow_tracking_uri,
+        "--default-artifact-root", s.mlflow_artifacts.as_uri(),
+        "--host", host, "--port", str(port),
+    ]
+
+
+def dagster_dev_command(host: str, port: int) -> list[str]:
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port)]
+    if workspace.exists():
+        cmd += ["-w", str(workspace)]
+    else:
+        cmd += ["-m", "progral_dagster.definitions"]
+    return cmd
+
+
+def run(args) -> int:
+    s = settings_mod.load(args.home)
+    for d in (s.home, s.share, s.lake, s.mlflow_artifacts.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    if not args.no_seed:
+        seed_if_empty(s, size=args.size)
+    env = service_env(s)
+    logs = s.home / "logs"
+    procs = [
+        ("dagster", start_group(dagster_dev_command(args.host, args.dagster_port), env, logs / "dagster.log")),
+        ("mlflow", start_group(mlflow_ui_command(s, args.host, args.mlflow_port), env, logs / "mlflow.log")),
+    ]
+    print(
+        f"\nProGrAL lake is starting (logs in {logs}):\n"
+        f"  Dagster UI : http://{args.host}:{args.dagster_port}   (assets, sensor 'instrument_share', runs)\n"
+        f"  MLflow UI  : http://{args.host}:{args.mlflow_port}   (runs, metrics, registered models)\n"
+        f"  share      : {s.share}\n  home       : {s.home}\n"
+        "Files dropped on the share are ingested after they settle "
+        f"({s.settle_seconds} s) and the next sensor tick (30 s). Ctrl-C stops everything.",
+        flush=True,
+    )
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stopping:
+            for name, p in procs:
+                if p.poll() is not None:
+                    print(f"{name} exited with code {p.returncode}; see {logs / (name + '.log')}", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping ...", flush=True)
+        for _, p in procs:
+            stop_group(p)
+    return 0
