@@ -13,6 +13,7 @@
 | ``MLFLOW_TRACKING_URI``     | ``sqlite:///$PROGRAL_HOME/mlflow/mlflow.db`` |
 | ``PROGRAL_MLFLOW_ARTIFACTS``| ``$PROGRAL_HOME/mlflow/artifacts``        |
 | ``DAGSTER_HOME``            | ``$PROGRAL_HOME/dagster``                 |
+| ``PROGRAL_MLFLOW_UI_URL``   | ``http://127.0.0.1:5000`` (links in asset metadata) |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifacts: Path
     dagster_home: Path
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
 
     @property
     def warehouse_file(self) -> Path:
@@ -97,6 +99,7 @@ def load(home: str | os.PathLike | None = None) -> Settings:
         mlflow_tracking_uri=uri,
         mlflow_artifacts=artifacts,
         dagster_home=dagster_home,
+        mlflow_ui_url=env.get("PROGRAL_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
     )
 
 

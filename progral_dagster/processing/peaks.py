@@ -408,12 +408,17 @@ def spectra_arrays(
         uniques = np.asarray(col.dictionary.to_pylist(), dtype=object)
         mz = spectra.column("mz").to_numpy().astype(float, copy=False)
         y = spectra.column("intensity").to_numpy().astype(float, copy=False)
-        # a dictionary may hold values no row uses, or not be in first-seen order
-        used, first = np.unique(codes, return_index=True)
-        order = used[np.argsort(first)]
-        remap = np.full(len(uniques), -1, dtype=np.int64)
-        remap[order] = np.arange(order.size)
-        codes, uniques = remap[codes], uniques[order]
+        # dictionary_encode numbers values in first-seen order; a table that arrived
+        # dictionary-encoded may not (or may hold unused values): renumber then
+        first_seen = codes.size == 0 or (
+            codes[0] == 0 and (np.diff(np.maximum.accumulate(codes)) <= 1).all()
+        )
+        if not first_seen or (codes.size and codes.max() + 1 != len(uniques)):
+            used, first = np.unique(codes, return_index=True)
+            order = used[np.argsort(first)]
+            remap = np.full(len(uniques), -1, dtype=np.int64)
+            remap[order] = np.arange(order.size)
+            codes, uniques = remap[codes], uniques[order]
     else:
         codes, uniques = pd.factorize(spectra[id_column].to_numpy())
         uniques = np.asarray(uniques, dtype=object)

@@ -17,11 +17,11 @@ mass axis                      channel = 32,985 sqrt(m)   fit of the real export
 m/z column calibration error   20 ppm rms                 analyst's calibration on a few
                                                           low-mass peaks; the real peak list
                                                           shows deviations of 1 to 100 ppm
-peak shape                     Gaussian in time, FWHM     bunched-pulse-limited regime: a
+peak shape                     tailed Gaussian in time,   bunched-pulse-limited regime: a
                                m/dm = 5,000 at m/z 28,    constant time width (~0.9 ns), so
                                exponential tail tau =     m/dm grows as sqrt(m); tails to long
-                               0.6 FWHM, plus 3 % in a    flight times as in real ToF peaks
-                               long tail (tau = 8 FWHM)   (the real peak list's windows reach
+                               0.6 core FWHM, plus 3 % in flight times as in real ToF peaks
+                               a long tail (tau = 8 FWHM) (the real peak list's windows reach
                                                           further above than below the centre)
 isotopes                       natural abundances         tof_ions (IUPAC)
 Poisson counting               on                         counting statistics
@@ -272,6 +272,18 @@ def _continuum_shape(g: int, ncell: int, polarity: str) -> np.ndarray:
     return shape
 
 
+@lru_cache(maxsize=16)
+def _emg_fwhm_factor(tail: float) -> float:
+    """FWHM of a unit-FWHM Gaussian convolved with an exponential of tau = ``tail``."""
+    if tail <= 0:
+        return 1.0
+    sigma = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    x = np.linspace(-3.0, 3.0 + 25.0 * tail, 200_001)
+    pdf = np.diff(_emg_cdf(x, sigma, tail))
+    above = np.flatnonzero(pdf >= pdf.max() / 2.0)
+    return float(x[above[-1]] - x[above[0]])
+
+
 @lru_cache(maxsize=64)
 def _gamma_nodes(cv: float, k: int) -> tuple[float, ...]:
     """k equal-weight nodes of a mean-1 gamma distribution with relative spread cv."""
@@ -406,7 +418,9 @@ def simulate_spectrum(
         sf_true, k0_true = SF, K0
     # The analyst calibrates on the observed peaks, whose tails shift them by a constant time
     # (tau of the main component): that shift goes into k0; what remains is a small error.
-    fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power)  # raw channels, constant in time
+    # Peak FWHM in raw channels, constant in time; the Gaussian core is narrower so that the
+    # tailed peak has the requested m/dm.
+    fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power) / _emg_fwhm_factor(float(tail))
     err = calibration_error_ppm * 1e-6
     sf_cal = sf_true * (1.0 + rng.normal(0.0, err / 2)) if err else sf_true
     k0_cal = k0_true + tail * fwhm * (1.0 - long_tail_fraction)
