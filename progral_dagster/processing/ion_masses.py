@@ -188,7 +188,11 @@ def ion_polarity(formula: str) -> str | None:
 
 
 # Characteristic ions of workflow 1: ion -> compounds it characterises ("*" = every compound,
-# "contaminant" = adventitious / nominal-mass interference). SCIENCE.md parameter table.
+# "contaminant" = adventitious carbon / salts, listed so that windows are cut against these
+# nominal-mass neighbours; not features by default). SCIENCE.md parameter table, extended by the
+# cluster families static SIMS of ionic lithium salts shows (Li_n X_m ions of one more or one
+# fewer Li than neutral stoichiometry: Li3+, LiO+, Li- ..., and (LiOH)OH-, (Li2O)LiO- type
+# adducts).
 CHARACTERISTIC_IONS: dict[str, tuple[str, ...]] = {
     # positive
     "6Li+": ("*",),
@@ -196,49 +200,66 @@ CHARACTERISTIC_IONS: dict[str, tuple[str, ...]] = {
     "Li2+": ("*",),
     "Li2H+": ("LiH",),
     "CH3+": ("contaminant",),
-    "Li2N+": ("Li3N",),
+    "Li3+": ("*",),
+    "Na+": ("contaminant",),
+    "LiO+": ("Li2O",),
+    "C2H3+": ("contaminant",),
     "Si+": ("contaminant",),
     "CO+": ("contaminant",),
     "N2+": ("contaminant",),
     "C2H4+": ("contaminant",),
+    "Li2N+": ("Li3N",),
     "Li2O+": ("Li2O",),
     "Li2OH+": ("LiOH",),
     "Li3N+": ("Li3N",),
     "Li3O+": ("Li2O",),
+    "C3H5+": ("contaminant",),
     "Li4N+": ("Li3N",),
     "Li3CO3+": ("Li2CO3",),
-    "Na+": ("contaminant",),
-    "C2H3+": ("contaminant",),
-    "C3H5+": ("contaminant",),
     # negative
     "H-": ("LiH",),
+    "Li-": ("*",),
+    "LiH2-": ("LiH",),
     "C-": ("contaminant",),
     "O-": ("Li2O",),
+    "NH2-": ("Li3N",),
     "OH-": ("LiOH",),
-    "C2-": ("contaminant",),
-    "LiN-": ("Li3N",),
-    "CN-": ("Li3N",),
-    "LiO-": ("Li2O",),
-    "LiOH-": ("LiOH",),
-    "LiH2-": ("LiH",),
-    "LiO2-": ("*",),
-    "CO3-": ("Li2CO3",),
-    "LiCO3-": ("Li2CO3",),
     "F-": ("contaminant",),
-    "Cl-": ("contaminant",),
+    "LiN-": ("Li3N",),
+    "LiO-": ("Li2O",),
+    "C2-": ("contaminant",),
+    "LiOH-": ("LiOH",),
     "C2H-": ("contaminant",),
+    "CN-": ("Li3N",),
+    "Li2N-": ("Li3N",),
+    "O2-": ("*",),
+    "Cl-": ("contaminant",),
+    "LiO2-": ("*",),
+    "LiO2H2-": ("LiOH",),
+    "CNO-": ("Li3N",),
+    "Li3O2-": ("Li2O",),
+    "CO3-": ("Li2CO3",),
+    "HCO3-": ("Li2CO3",),
+    "LiCO3-": ("Li2CO3",),
 }
 
+CONTAMINANT = "contaminant"
 
-def characteristic_ions(polarity: str | None = None) -> list[tuple[str, float, tuple[str, ...]]]:
+
+def characteristic_ions(
+    polarity: str | None = None, *, contaminants: bool = True
+) -> list[tuple[str, float, tuple[str, ...]]]:
     """``(ion, mass_u, compounds)`` for the characteristic-ion table, sorted by mass.
 
     Parameters
     ----------
     polarity : ``"positive"``, ``"negative"`` or None for both.
+    contaminants : include the contamination ions.
     """
     rows = []
     for ion, comps in CHARACTERISTIC_IONS.items():
+        if not contaminants and comps == (CONTAMINANT,):
+            continue
         pol = ion_polarity(ion)
         if polarity is None or pol == polarity:
             rows.append((ion, ion_mass(ion), comps))

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .ion_masses import CHARACTERISTIC_IONS, ion_mass, ion_polarity
+from .ion_masses import CHARACTERISTIC_IONS, CONTAMINANT, ion_mass, ion_polarity
 
 INTERVAL_COLUMNS = ("assignment", "polarity", "center_mass_u", "lower_mass_u", "upper_mass_u")
 
@@ -127,6 +127,7 @@ def default_intervals(
     below_fwhm: float = 1.0,
     above_fwhm: float = 1.5,
     min_half_width_u: float = 0.004,
+    contaminants: bool = False,
 ) -> pd.DataFrame:
     """A mass interval list generated from the characteristic-ion table.
 
@@ -140,8 +141,13 @@ def default_intervals(
     polarity : ``"positive"``, ``"negative"`` or None for both (each polarity cut separately).
     ions : ion formulas; default the keys of
         :data:`~progral_dagster.processing.ion_masses.CHARACTERISTIC_IONS`.
+    contaminants : keep the windows of the table's contamination ions (they always bound their
+        neighbours' windows; as features they mostly add sample-to-sample noise).
     """
     names = list(CHARACTERISTIC_IONS) if ions is None else list(ions)
+    drop = set()
+    if ions is None and not contaminants:
+        drop = {k for k, v in CHARACTERISTIC_IONS.items() if v == (CONTAMINANT,)}
     rows = []
     for pol in ("positive", "negative"):
         if polarity is not None and pol != polarity:
@@ -158,7 +164,8 @@ def default_intervals(
         hi[:-1] = np.minimum(hi[:-1], mid)
         lo[1:] = np.maximum(lo[1:], mid)
         for (n, c), a, b in zip(sel, lo, hi, strict=True):
-            rows.append((n, pol, c, a, b))
+            if n not in drop:
+                rows.append((n, pol, c, a, b))
     df = pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
     return interval_table(
         df["assignment"], df["lower_mass_u"], df["upper_mass_u"], df["center_mass_u"], df["polarity"]

@@ -88,15 +88,19 @@ def tables_from_columns(
     if n == 0:
         raise ReaderError(path, "no data points")
     if "freq/Hz" in cols or technique in IMPEDANCE_TECHNIQUES:
-        return "impedance", {"impedance": _impedance(cols, path)}, {
-            "source_columns": {
-                "frequency_hz": "freq/Hz",
-                "z_real_ohm": "Re(Z)/Ohm",
-                "z_imag_ohm": "-Im(Z)/Ohm (sign flipped)",
-                "cycle": "cycle number" if "cycle number" in cols else None,
+        return (
+            "impedance",
+            {"impedance": _impedance(cols, path)},
+            {
+                "source_columns": {
+                    "frequency_hz": "freq/Hz",
+                    "z_real_ohm": "Re(Z)/Ohm",
+                    "z_imag_ohm": "-Im(Z)/Ohm (sign flipped)",
+                    "cycle": "cycle number" if "cycle number" in cols else None,
+                },
+                "original_units": {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm"},
             },
-            "original_units": {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm"},
-        }
+        )
     table, mapping = _cycling(cols, technique, path)
     return "cycling", {"cycling": table}, mapping
 
@@ -116,9 +120,14 @@ def _impedance(cols: dict[str, np.ndarray], path: Path) -> pa.Table:
     )
 
 
-def _cycling(cols: dict[str, np.ndarray], technique: str | None, path: Path) -> tuple[pa.Table, dict]:
+def _cycling(
+    cols: dict[str, np.ndarray], technique: str | None, path: Path
+) -> tuple[pa.Table, dict]:
     if "time/s" not in cols:
-        raise ReaderError(path, "no time/s column (absolute-time exports are not supported: export with elapsed time)")
+        raise ReaderError(
+            path,
+            "no time/s column (absolute-time exports are not supported: export with elapsed time)",
+        )
     t = cols["time/s"]
     vname = next((c for c in _VOLTAGE if c in cols), None)
     if vname is None:
@@ -141,7 +150,9 @@ def _cycling(cols: dict[str, np.ndarray], technique: str | None, path: Path) -> 
         open_circuit = True
         current_source = "none (open circuit)"
     else:
-        raise ReaderError(path, "no current and no charge column in a file with current-controlled rows")
+        raise ReaderError(
+            path, "no current and no charge column in a file with current-controlled rows"
+        )
     if dq is None:
         dq = i_ma * dt / 3600.0
         dq_source = f"{iname or 'current'} * dt"
@@ -155,7 +166,11 @@ def _cycling(cols: dict[str, np.ndarray], technique: str | None, path: Path) -> 
     else:
         cycle = np.ones(t.size, dtype=np.int32)
         cycle_source = "none (one cycle)"
-    step = (np.rint(cols["Ns"]).astype(np.int64) + 1) if "Ns" in cols else np.ones(t.size, dtype=np.int64)
+    step = (
+        (np.rint(cols["Ns"]).astype(np.int64) + 1)
+        if "Ns" in cols
+        else np.ones(t.size, dtype=np.int64)
+    )
 
     i_a = i_ma * 1e-3
     if open_circuit:
@@ -167,7 +182,9 @@ def _cycling(cols: dict[str, np.ndarray], technique: str | None, path: Path) -> 
             galv = np.where(np.rint(cols["ox/red"]) == 1, "charge", "discharge")
         else:
             galv = np.where(i_a > 0, "charge", np.where(i_a < 0, "discharge", "rest"))
-        step_type = np.where(m == 3, "rest", np.where(m == 2, pot, np.where(m == 1, galv, "other"))).astype(object)
+        step_type = np.where(
+            m == 3, "rest", np.where(m == 2, pot, np.where(m == 1, galv, "other"))
+        ).astype(object)
     else:
         step_type = step_types_from_current(i_a, segments(step, cycle))
 

@@ -26,7 +26,9 @@ def map_file(path: Path) -> pa.Buffer:
         raise ReaderError(path, f"cannot open: {exc}") from None
 
 
-def header_lines(buf: pa.Buffer, n: int, path: Path, *, limit: int = 1 << 20) -> tuple[list[str], int]:
+def header_lines(
+    buf: pa.Buffer, n: int, path: Path, *, limit: int = 1 << 20
+) -> tuple[list[str], int]:
     """The first ``n`` lines (decoded Latin-1, line ends stripped) and the byte offset after them."""
     head = buf[: min(len(buf), limit)].to_pybytes()
     lines: list[str] = []
@@ -37,7 +39,11 @@ def header_lines(buf: pa.Buffer, n: int, path: Path, *, limit: int = 1 << 20) ->
             if pos < len(head) and len(head) == len(buf):
                 end = len(head)  # last line without a newline
             else:
-                raise ReaderError(path, f"file ends inside the header (expected {n} header lines)", f"line {k + 1}")
+                raise ReaderError(
+                    path,
+                    f"file ends inside the header (expected {n} header lines)",
+                    f"line {k + 1}",
+                )
         lines.append(head[pos:end].decode("latin-1").rstrip("\r"))
         pos = end + 1
     return lines, min(pos, len(buf))

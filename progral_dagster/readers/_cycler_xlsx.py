@@ -32,7 +32,15 @@ def sheet_names(path: Path) -> list[str] | None:
             if info.file_size > 1 << 22:
                 return None
             xml = zf.read(info)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, RuntimeError, ValueError, NotImplementedError):
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+        NotImplementedError,
+    ):
         return None
     import html
 
@@ -47,7 +55,9 @@ def open_workbook(path: Path):
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
-        raise ReaderError(path, f"damaged or truncated workbook: {type(exc).__name__}: {exc}") from None
+        raise ReaderError(
+            path, f"damaged or truncated workbook: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def sheet_rows(wb, name: str, max_rows: int | None = None) -> list[tuple]:
@@ -70,7 +80,9 @@ def _epoch(v: datetime) -> float:
     return (v - _EPOCH).total_seconds()
 
 
-def columns_from_rows(titles: list[str], rows, path: Path, sheet: str, first_row: int) -> dict[str, np.ndarray]:
+def columns_from_rows(
+    titles: list[str], rows, path: Path, sheet: str, first_row: int
+) -> dict[str, np.ndarray]:
     """Column arrays from data rows: numbers as float64, datetimes as epoch seconds, the rest
     as object arrays. A row shorter than the titles is padded with None."""
     n = len(rows)
@@ -83,12 +95,18 @@ def columns_from_rows(titles: list[str], rows, path: Path, sheet: str, first_row
         vals = [g[j] for g in grid]
         sample = next((v for v in vals if v is not None), None)
         if isinstance(sample, datetime):
-            arr = np.array([_epoch(v) if isinstance(v, datetime) else np.nan for v in vals], dtype=np.float64)
+            arr = np.array(
+                [_epoch(v) if isinstance(v, datetime) else np.nan for v in vals], dtype=np.float64
+            )
         elif isinstance(sample, (int, float, bool)) or sample is None:
             try:
                 arr = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
             except (TypeError, ValueError):
-                bad = next(i for i, v in enumerate(vals) if v is not None and not isinstance(v, (int, float)))
+                bad = next(
+                    i
+                    for i, v in enumerate(vals)
+                    if v is not None and not isinstance(v, (int, float))
+                )
                 raise ReaderError(
                     path, f"sheet {sheet!r}: non-numeric value {vals[bad]!r} in column {title!r}",
                     f"row {first_row + bad}",

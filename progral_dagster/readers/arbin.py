@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,9 @@ def sniff(path: Path, head: bytes) -> str | None:
     if _is_metadata_titles(first):
         return "arbin-csv"
     names = {split_title(c)[0] for c in first.split(",")}
-    if {"data_point", "cycle_index", "step_index"} <= names and ("current" in names or "voltage" in names):
+    if {"data_point", "cycle_index", "step_index"} <= names and (
+        "current" in names or "voltage" in names
+    ):
         return "arbin-csv"
     return None
 
@@ -132,14 +134,21 @@ def _factor(canon: str, unit: str | None, path: Path) -> float:
     try:
         return unit_factor(u)
     except ValueError:
-        raise ReaderError(path, f"unknown unit {u!r} in the {canon.replace('_', ' ')} column title") from None
+        raise ReaderError(
+            path, f"unknown unit {u!r} in the {canon.replace('_', ' ')} column title"
+        ) from None
 
 
-def to_cycling(cols: dict[str, np.ndarray], units: dict[str, str | None], path: Path) -> tuple[pa.Table, dict]:
+def to_cycling(
+    cols: dict[str, np.ndarray], units: dict[str, str | None], path: Path
+) -> tuple[pa.Table, dict]:
     """The cycling table from Arbin columns (canonical names, file units)."""
     for need in ("time", "current", "voltage"):
         if need not in cols:
-            raise ReaderError(path, f"no {need} column (expected Arbin titles such as Test_Time(s), Current(A), Voltage(V))")
+            raise ReaderError(
+                path,
+                f"no {need} column (expected Arbin titles such as Test_Time(s), Current(A), Voltage(V))",
+            )
     n = len(cols["time"])
     if n == 0:
         raise ReaderError(path, "no data rows")
@@ -190,12 +199,14 @@ def _metadata_csv(path: Path) -> dict:
     text = path.read_bytes()[: 1 << 20].decode("latin-1")
     rows = list(csv.reader(io.StringIO(text)))
     if len(rows) < 2 or not _is_metadata_titles(",".join(rows[0])):
-        raise ReaderError(path, "not an Arbin test-metadata CSV (titles test_id, iv_ch_id, schedule_file_name)")
+        raise ReaderError(
+            path, "not an Arbin test-metadata CSV (titles test_id, iv_ch_id, schedule_file_name)"
+        )
     meta = {k.strip(): v.strip() for k, v in zip(rows[0], rows[1], strict=False) if k.strip()}
     for key in ("first_start_datetime", "last_resume_datetime", "last_end_datetime"):
         v = meta.get(key)
         if v and v.isdigit() and int(v) > 0:
-            meta[key + "_iso"] = datetime.fromtimestamp(int(v), timezone.utc).isoformat()
+            meta[key + "_iso"] = datetime.fromtimestamp(int(v), UTC).isoformat()
     return meta
 
 
@@ -204,13 +215,20 @@ def _start_from_clock(raw, kind: str) -> str | None:
         return None
     v = raw[0]
     if kind == "unix" and np.isfinite(v) and v > 1e8:
-        return datetime.fromtimestamp(float(v), timezone.utc).isoformat()
+        return datetime.fromtimestamp(float(v), UTC).isoformat()
     if kind == "ole" and np.isfinite(v) and 1 < v < 2958465:
         return (datetime(1899, 12, 30) + timedelta(days=float(v))).isoformat(timespec="seconds")
     if kind == "epoch-naive" and np.isfinite(v):
-        return (datetime(1970, 1, 1) + timedelta(seconds=float(v))).isoformat(timespec="milliseconds")
+        return (datetime(1970, 1, 1) + timedelta(seconds=float(v))).isoformat(
+            timespec="milliseconds"
+        )
     if kind == "text" and isinstance(v, str):
-        for fmt in ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        for fmt in (
+            "%m/%d/%Y %H:%M:%S.%f",
+            "%m/%d/%Y %H:%M:%S",
+            "%Y-%m-%d %H:%M:%S.%f",
+            "%Y-%m-%d %H:%M:%S",
+        ):
             try:
                 return datetime.strptime(v.strip(), fmt).isoformat()
             except ValueError:
@@ -240,7 +258,12 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
     types = {t: pa.float64() for t in wanted.values()}
     clock_kind = None
     if "clock" in found:
-        probe = buf[start : min(len(buf), start + 4096)].to_pybytes().split(b"\n", 1)[0].decode("latin-1")
+        probe = (
+            buf[start : min(len(buf), start + 4096)]
+            .to_pybytes()
+            .split(b"\n", 1)[0]
+            .decode("latin-1")
+        )
         cell = next(csv.reader([probe]), [""])
         idx = titles.index(found["clock"])
         v = cell[idx] if idx < len(cell) else ""
@@ -252,12 +275,25 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
             clock_kind = "text"
             types[found["clock"]] = pa.string()
     end = last_line_complete(buf, start, b",", len(titles))
-    table = read_body(path, buf, start, end, names, delimiter=",", types=types, include=list(types), first_line=2, quote_char='"')
+    table = read_body(
+        path,
+        buf,
+        start,
+        end,
+        names,
+        delimiter=",",
+        types=types,
+        include=list(types),
+        first_line=2,
+        quote_char='"',
+    )
     cols = {c: table.column(t).to_numpy(zero_copy_only=False) for c, t in wanted.items()}
     cols = {c: np.asarray(v, dtype=np.float64) for c, v in cols.items()}
     out, meta = to_cycling(cols, units, path)
     clock = table.column(found["clock"]).to_pylist()[:1] if "clock" in found else None
-    meta["start_time"] = _start_from_clock(np.asarray(clock, dtype=float) if clock_kind == "unix" else clock, clock_kind or "")
+    meta["start_time"] = _start_from_clock(
+        np.asarray(clock, dtype=float) if clock_kind == "unix" else clock, clock_kind or ""
+    )
     meta["columns"] = titles
     meta["temperature_column"] = temp
     meta["dropped_incomplete_last_row"] = end < len(buf) and bool(buf[end:].to_pybytes().strip())
@@ -274,11 +310,16 @@ def _read_xlsx(path: Path) -> tuple[pa.Table, dict]:
             for k, row in enumerate(rows):
                 if row and row[0] == "Channel" and k + 1 < len(rows):
                     meta.update(
-                        {str(t): (v.isoformat() if isinstance(v, datetime) else v) for t, v in zip(row, rows[k + 1], strict=False) if t}
+                        {
+                            str(t): (v.isoformat() if isinstance(v, datetime) else v)
+                            for t, v in zip(row, rows[k + 1], strict=False)
+                            if t
+                        }
                     )
                     break
         data_sheets = sorted(
-            (n for n in names if re.fullmatch(r"Channel_\d+_\d+", n)), key=lambda n: int(n.rsplit("_", 1)[1])
+            (n for n in names if re.fullmatch(r"Channel_\d+_\d+", n)),
+            key=lambda n: int(n.rsplit("_", 1)[1]),
         )
         if not data_sheets:
             raise ReaderError(path, "Arbin workbook without Channel_<ch>_<k> data sheets")
@@ -292,7 +333,9 @@ def _read_xlsx(path: Path) -> tuple[pa.Table, dict]:
             if titles is None:
                 titles = sheet_titles
             elif sheet_titles != titles:
-                raise ReaderError(path, f"sheet {sheet!r} has other columns than {data_sheets[0]!r}")
+                raise ReaderError(
+                    path, f"sheet {sheet!r} has other columns than {data_sheets[0]!r}"
+                )
             parts.append(xl.columns_from_rows(titles, rows[1:], path, sheet, 2))
     finally:
         wb.close()
@@ -334,12 +377,19 @@ def _read_res(path: Path) -> tuple[pa.Table, dict]:
         ) from None
     db = AccessParser(str(path))
     if "Channel_Normal_Table" not in db.catalog:
-        raise ReaderError(path, "Access database without Channel_Normal_Table: not an Arbin .res file")
+        raise ReaderError(
+            path, "Access database without Channel_Normal_Table: not an Arbin .res file"
+        )
     t = db.parse_table("Channel_Normal_Table")
     n = len(t.get("Data_Point", []))
     if n == 0:
         raise ReaderError(path, "Arbin .res without data points")
-    order = np.lexsort((np.asarray(t["Data_Point"], dtype=np.int64), np.asarray(t.get("Test_ID", [0] * n), dtype=np.int64)))
+    order = np.lexsort(
+        (
+            np.asarray(t["Data_Point"], dtype=np.int64),
+            np.asarray(t.get("Test_ID", [0] * n), dtype=np.int64),
+        )
+    )
     mapping = {
         "record": "Data_Point",
         "time": "Test_Time",
@@ -353,7 +403,9 @@ def _read_res(path: Path) -> tuple[pa.Table, dict]:
         "charge_energy": "Charge_Energy",
         "discharge_energy": "Discharge_Energy",
     }
-    cols = {c: np.asarray(t[src], dtype=np.float64)[order] for c, src in mapping.items() if src in t}
+    cols = {
+        c: np.asarray(t[src], dtype=np.float64)[order] for c, src in mapping.items() if src in t
+    }
     out, meta = to_cycling(cols, {}, path)
     meta["start_time"] = _start_from_clock(cols.get("clock"), "ole")
     meta["test_ids"] = sorted({int(x) for x in t.get("Test_ID", [])})
@@ -380,7 +432,9 @@ def read(paths) -> Measurement:
         metas = [p for p in ps if _is_metadata_titles(heads[p])]
         datas = [p for p in ps if p not in metas]
         if len(datas) != 1 or len(metas) > 1:
-            raise ReaderError(ps[0], "an Arbin group is one data file and at most one _Metadata.csv")
+            raise ReaderError(
+                ps[0], "an Arbin group is one data file and at most one _Metadata.csv"
+            )
         data_path = datas[0]
         if metas:
             extra_meta = {"test_metadata": _metadata_csv(metas[0])}
@@ -388,7 +442,9 @@ def read(paths) -> Measurement:
         head = fh.read(65536)
     fmt = sniff(data_path, head)
     if fmt is None:
-        raise ReaderError(data_path, "not an Arbin export (no Data_Point/Cycle_Index/Step_Index titles)")
+        raise ReaderError(
+            data_path, "not an Arbin export (no Data_Point/Cycle_Index/Step_Index titles)"
+        )
     if fmt == "arbin-res":
         table, meta = _read_res(data_path)
     elif fmt == "arbin-xlsx":
@@ -410,7 +466,8 @@ def read(paths) -> Measurement:
         format=fmt,
         reader="arbin",
         reader_version=READER_VERSION,
-        instrument="Arbin" + (f" {meta['Software Version']}" if meta.get("Software Version") else ""),
+        instrument="Arbin"
+        + (f" {meta['Software Version']}" if meta.get("Software Version") else ""),
         metadata=meta,
         tables={"cycling": table},
         paths=[str(p) for p in ps],

@@ -124,20 +124,26 @@ def sniff(path: Path, head: bytes) -> str | None:
 def modules(data: bytes, path: Path) -> list[dict]:
     """The modules of an .mpr: short name, long name, version, date, content offset and length."""
     if not data.startswith(MAGIC):
-        raise ReaderError(path, "not a BioLogic .mpr (no 'BIO-LOGIC MODULAR FILE' header)", "byte 0")
+        raise ReaderError(
+            path, "not a BioLogic .mpr (no 'BIO-LOGIC MODULAR FILE' header)", "byte 0"
+        )
     pos = FILE_HEADER
     out = []
     size = len(data)
     while pos < size:
         if data[pos : pos + 6] != b"MODULE":
-            raise ReaderError(path, "expected a module header ('MODULE'), found other bytes", f"byte {pos}")
+            raise ReaderError(
+                path, "expected a module header ('MODULE'), found other bytes", f"byte {pos}"
+            )
         if pos + 57 > size:
             raise ReaderError(path, "file ends inside a module header (truncated)", f"byte {pos}")
         short = data[pos + 6 : pos + 16].decode("latin-1").strip()
         long_name = data[pos + 16 : pos + 41].decode("latin-1").strip()
         if data[pos + 41 : pos + 45] == b"\xff\xff\xff\xff":
             if pos + 65 > size:
-                raise ReaderError(path, "file ends inside a module header (truncated)", f"byte {pos}")
+                raise ReaderError(
+                    path, "file ends inside a module header (truncated)", f"byte {pos}"
+                )
             length, _zero, version = struct.unpack_from("<III", data, pos + 45)
             date = data[pos + 57 : pos + 65]
             start = pos + 65
@@ -208,7 +214,9 @@ def data_columns(data: bytes, mod: dict, path: Path) -> dict[str, np.ndarray]:
     else:
         raise ReaderError(path, f"data module version {version} is not supported", f"byte {start}")
     if ids_at + 2 * ncols > min(first, length):
-        raise ReaderError(path, f"{ncols} column ids do not fit the data module header", f"byte {start}")
+        raise ReaderError(
+            path, f"{ncols} column ids do not fit the data module header", f"byte {start}"
+        )
     ids = list(struct.unpack_from(f"<{ncols}H", content, ids_at))
     dtype, columns = record_dtype(ids, path)
     need = first + npts * dtype.itemsize
@@ -244,7 +252,9 @@ def _ole(days: float) -> str | None:
     if not np.isfinite(days) or not 1.0 < days < 2958465.0:
         return None
     t = datetime(1899, 12, 30) + timedelta(days=days)
-    return t.replace(microsecond=round(t.microsecond / 1000) * 1000 % 1000000).isoformat(timespec="milliseconds")
+    return t.replace(microsecond=round(t.microsecond / 1000) * 1000 % 1000000).isoformat(
+        timespec="milliseconds"
+    )
 
 
 def log_metadata(content: bytes) -> dict:
@@ -307,7 +317,9 @@ def read(paths) -> Measurement:
         "start_time": log.get("start_time"),
         "software_version": log.get("software_version"),
         "firmware_version": log.get("firmware_version"),
-        "modules": [{k: m[k] for k in ("short", "long", "version", "date", "length")} for m in mods],
+        "modules": [
+            {k: m[k] for k in ("short", "long", "version", "date", "length")} for m in mods
+        ],
         "columns": list(cols),
         "n_points": table.num_rows,
         "settings": {k: v for k, v in settings.items() if k != "technique_id"},

@@ -67,7 +67,12 @@ def sniff(path: Path, head: bytes) -> str | None:
 def parse_start_time(value: str) -> str | None:
     """ISO start time from EC-Lab's ``MM/DD/YYYY HH:MM:SS.fff`` (None if unparseable)."""
     value = value.strip()
-    for fmt in ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%m.%d.%Y %H:%M:%S.%f", "%m.%d.%Y %H:%M:%S"):
+    for fmt in (
+        "%m/%d/%Y %H:%M:%S.%f",
+        "%m/%d/%Y %H:%M:%S",
+        "%m.%d.%Y %H:%M:%S.%f",
+        "%m.%d.%Y %H:%M:%S",
+    ):
         try:
             return datetime.strptime(value, fmt).isoformat(timespec="milliseconds")
         except ValueError:
@@ -156,7 +161,9 @@ def read(paths) -> Measurement:
     buf = map_file(path)
     first, _ = header_lines(buf, 2, path)
     if first[0].strip().encode("latin-1") not in _MAGIC:
-        raise ReaderError(path, "not an EC-Lab ASCII export (first line is not 'EC-Lab ASCII FILE')", "line 1")
+        raise ReaderError(
+            path, "not an EC-Lab ASCII export (first line is not 'EC-Lab ASCII FILE')", "line 1"
+        )
     m = _NB.search(first[1])
     if not m:
         raise ReaderError(path, "second line does not give 'Nb header lines : N'", "line 2")
@@ -168,7 +175,9 @@ def read(paths) -> Measurement:
     while titles and titles[-1].strip() == "":
         titles.pop()
     if not titles or "mode" not in titles and "freq/Hz" not in titles and "time/s" not in titles:
-        raise ReaderError(path, f"line {nb} is not the column-title line: {lines[nb - 1][:80]!r}", f"line {nb}")
+        raise ReaderError(
+            path, f"line {nb} is not the column-title line: {lines[nb - 1][:80]!r}", f"line {nb}"
+        )
     if len(set(titles)) != len(titles):
         dup = sorted({t for t in titles if titles.count(t) > 1})
         raise ReaderError(path, f"duplicate column titles {dup}", f"line {nb}")
@@ -182,13 +191,20 @@ def read(paths) -> Measurement:
     decimal_comma = b"," in first_data
     n_fields = first_data.count(b"\t") + 1
     if n_fields < len(titles):
-        raise ReaderError(path, f"first data row has {n_fields} fields for {len(titles)} column titles", f"line {nb + 1}")
+        raise ReaderError(
+            path,
+            f"first data row has {n_fields} fields for {len(titles)} column titles",
+            f"line {nb + 1}",
+        )
     names = titles + [f"_extra{k}" for k in range(n_fields - len(titles))]
     end = last_line_complete(buf, start, b"\t", len(titles))
     if end <= start:
         raise ReaderError(path, "no complete data row after the header", f"line {nb + 1}")
     if "time/s" in titles and b"/" in first_data.split(b"\t")[titles.index("time/s")]:
-        raise ReaderError(path, "absolute-time export (dates in time/s) is not supported: export with elapsed time")
+        raise ReaderError(
+            path,
+            "absolute-time export (dates in time/s) is not supported: export with elapsed time",
+        )
     used = [c for c in titles if c in _USED]
     table = read_body(
         path, buf, start, end, names,
@@ -216,7 +232,9 @@ def read(paths) -> Measurement:
         "technique": technique or (tname if tname else None),
         "technique_name": tname,
         "instrument_serial": serial,
-        "channel": int(channel.split()[0]) if isinstance(channel, str) and channel.split()[0].isdigit() else None,
+        "channel": int(channel.split()[0])
+        if isinstance(channel, str) and channel.split()[0].isdigit()
+        else None,
         "start_time": parse_start_time(started) if isinstance(started, str) else None,
         "software_version": _version(software),
         "cycle_definition": hdr.get("Cycle Definition"),

@@ -23,7 +23,7 @@ reader is all that is needed for one sheet.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,19 @@ _NAMES = {
     "temperature": ("temperature", "temp"),
 }
 _DEFAULT_UNITS = {"time": "s", "voltage": "V", "current": "mA", "capacity": "mAh", "energy": "mWh"}
-_UNIT_ALIASES = {"sec": "s", "ma": "mA", "a": "A", "mah": "mAh", "ah": "Ah", "mwh": "mWh", "wh": "Wh", "v": "V", "mv": "mV", "ua": "uA", "uah": "uAh"}
+_UNIT_ALIASES = {
+    "sec": "s",
+    "ma": "mA",
+    "a": "A",
+    "mah": "mAh",
+    "ah": "Ah",
+    "mwh": "mWh",
+    "wh": "Wh",
+    "v": "V",
+    "mv": "mV",
+    "ua": "uA",
+    "uah": "uAh",
+}
 
 
 def split_title(title: str) -> tuple[str, str | None]:
@@ -79,7 +91,9 @@ def _match(titles: list[str]) -> tuple[dict[str, str], dict[str, str | None]]:
     units: dict[str, str | None] = {}
     for t in titles:
         name, unit = split_title(t)
-        if "/" in (unit or "") or name.startswith("spe"):  # specific values (per gram) are not mapped
+        if "/" in (unit or "") or name.startswith(
+            "spe"
+        ):  # specific values (per gram) are not mapped
             continue
         for canon, accepted in _NAMES.items():
             if canon not in found and name in accepted:
@@ -120,11 +134,15 @@ def _seconds(values: np.ndarray, path: Path) -> np.ndarray:
         elif isinstance(v, str):
             m = re.fullmatch(r"\s*(?:(\d+)-)?(\d+):(\d+):(\d+(?:\.\d*)?)\s*", v)
             if not m:
-                raise ReaderError(path, f"test time {v!r} is neither seconds nor h:mm:ss", f"record row {k + 2}")
+                raise ReaderError(
+                    path, f"test time {v!r} is neither seconds nor h:mm:ss", f"record row {k + 2}"
+                )
             d = int(m.group(1) or 0)
             out[k] = d * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
         else:
-            raise ReaderError(path, f"test time {v!r} is not a number or duration", f"record row {k + 2}")
+            raise ReaderError(
+                path, f"test time {v!r} is not a number or duration", f"record row {k + 2}"
+            )
     return out
 
 
@@ -143,11 +161,17 @@ def read(paths) -> Measurement:
     finally:
         wb.close()
     head_row = next(
-        (k for k, r in enumerate(rows[:10]) if r and {"voltage", "current"} <= {split_title(c)[0] for c in r if c is not None}),
+        (
+            k
+            for k, r in enumerate(rows[:10])
+            if r and {"voltage", "current"} <= {split_title(c)[0] for c in r if c is not None}
+        ),
         None,
     )
     if head_row is None:
-        raise ReaderError(path, f"sheet {sheet!r}: no title row with Voltage and Current in the first 10 rows")
+        raise ReaderError(
+            path, f"sheet {sheet!r}: no title row with Voltage and Current in the first 10 rows"
+        )
     titles = [str(c) if c is not None else "" for c in rows[head_row]]
     found, units = _match(titles)
     for need in ("time", "voltage", "current"):
@@ -182,8 +206,15 @@ def read(paths) -> Measurement:
     seg = segments(step, cycle)
     step_type = step_types_from_current(current, seg)
     if "state" in found:
-        state = np.asarray([str(s).strip().upper()[:1] if s is not None else "" for s in cols[found["state"]]], dtype=object)
-        step_type = np.where(state == "C", "charge", np.where(state == "D", "discharge", np.where(state == "R", "rest", step_type))).astype(object)
+        state = np.asarray(
+            [str(s).strip().upper()[:1] if s is not None else "" for s in cols[found["state"]]],
+            dtype=object,
+        )
+        step_type = np.where(
+            state == "C",
+            "charge",
+            np.where(state == "D", "discharge", np.where(state == "R", "rest", step_type)),
+        ).astype(object)
     is_c = step_type == "charge"
     is_d = step_type == "discharge"
 
@@ -191,7 +222,7 @@ def read(paths) -> Measurement:
         if canon not in found:
             return np.zeros(n)
         raw = np.nan_to_num(num(canon)) * factor(canon)
-        return accumulate_per_cycle(np.where(mask, counter_increments(np.abs(raw), seg), 0.0), cycle)
+        return accumulate_per_cycle(np.where(mask, counter_increments(np.abs(raw)), 0.0), cycle)
 
     table = cycling_table(
         record=num("record") if "record" in found else None,
@@ -214,7 +245,11 @@ def read(paths) -> Measurement:
         "n_records": n,
         "columns": titles,
         "source_columns": dict(found),
-        "original_units": {k: (units.get(k) or f"{_DEFAULT_UNITS[k]} (assumed)") for k in _DEFAULT_UNITS if k in found},
+        "original_units": {
+            k: (units.get(k) or f"{_DEFAULT_UNITS[k]} (assumed)")
+            for k in _DEFAULT_UNITS
+            if k in found
+        },
         "start_time": None,
     }
     return Measurement(
@@ -227,7 +262,3 @@ def read(paths) -> Measurement:
         tables={"cycling": table},
         paths=[str(path)],
     )
-
-
-def _unused(_: datetime) -> None:  # pragma: no cover - keeps the datetime import for type use
-    return None

@@ -42,7 +42,13 @@ import pyarrow.compute as pc
 
 from ._cycler_text import header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, guarded
-from .cycling_common import accumulate_per_cycle, counter_increments, cycles_from_one, cycling_table, impedance_table
+from .cycling_common import (
+    accumulate_per_cycle,
+    counter_increments,
+    cycles_from_one,
+    cycling_table,
+    impedance_table,
+)
 
 FORMATS = ("maccor-text", "maccor-impedance")
 READER_VERSION = "1"
@@ -155,7 +161,9 @@ def _iso(epoch_s: float) -> str:
 def _wallclock_seconds(col: pa.ChunkedArray) -> np.ndarray | None:
     for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M:%S"):
         try:
-            ts = pc.strptime(pc.utf8_trim_whitespace(col), format=fmt, unit="s", error_is_null=False)
+            ts = pc.strptime(
+                pc.utf8_trim_whitespace(col), format=fmt, unit="s", error_is_null=False
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         return pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -170,7 +178,12 @@ def _time_unit(test_time: np.ndarray, clock: np.ndarray | None) -> tuple[float, 
     span_c = float(clock[-1] - clock[0])
     if span_t <= 0 or span_c < 10:
         return 1.0, "s", "assumed (time span too short to compare)"
-    best = min(((abs(np.log(span_t * f / span_c)), f, u) for f, u in ((1.0, "s"), (60.0, "min"), (3600.0, "h"))))
+    best = min(
+        (
+            (abs(np.log(span_t * f / span_c)), f, u)
+            for f, u in ((1.0, "s"), (60.0, "min"), (3600.0, "h"))
+        )
+    )
     return best[1], best[2], f"inferred: TestTime span {span_t:g} vs wall-clock span {span_c:g} s"
 
 
@@ -183,7 +196,9 @@ def read(paths) -> Measurement:
     if fmt == "maccor-impedance":
         return _read_impedance(path, buf)
     if fmt is None:
-        raise ReaderError(path, "not a Maccor text export (no 'Rec#'/'Rec' title line with Amps and Volts)")
+        raise ReaderError(
+            path, "not a Maccor text export (no 'Rec#'/'Rec' title line with Amps and Volts)"
+        )
     lines_all = head.decode("latin-1").split("\n")[:_MAX_HEADER]
     k = _find_titles([ln.rstrip("\r") for ln in lines_all])
     lines, start = header_lines(buf, k + 1, path)
@@ -206,11 +221,27 @@ def read(paths) -> Measurement:
     col = {key: _column(names, key) for key in _TITLES}
     for key in ("test_time", "current", "voltage", "state"):
         if col[key] is None:
-            raise ReaderError(path, f"no {key.replace('_', ' ')} column among the titles", f"line {k + 1}")
+            raise ReaderError(
+                path, f"no {key.replace('_', ' ')} column among the titles", f"line {k + 1}"
+            )
     tt_cell = first.split(b"\t")[names.index(col["test_time"])]
     daytime = re.match(_DAYTIME.encode(), tt_cell) is not None
     decimal_comma = re.search(rb"\d,\d", first) is not None
-    numeric = [col[c] for c in ("record", "cycle", "cycle_p", "step", "capacity", "energy", "current", "voltage", "temperature") if col[c]]
+    numeric = [
+        col[c]
+        for c in (
+            "record",
+            "cycle",
+            "cycle_p",
+            "step",
+            "capacity",
+            "energy",
+            "current",
+            "voltage",
+            "temperature",
+        )
+        if col[c]
+    ]
     types = {c: pa.float64() for c in numeric}
     types[col["state"]] = pa.string()
     types[col["test_time"]] = pa.string() if daytime else pa.float64()
@@ -236,7 +267,9 @@ def read(paths) -> Measurement:
     factor, unit, unit_note = (1.0, "s", "d hh:mm:ss") if daytime else _time_unit(tt, clock)
     time_s = tt * factor
 
-    state = np.asarray(pc.utf8_trim_whitespace(table.column(col["state"])).to_pylist(), dtype=object)
+    state = np.asarray(
+        pc.utf8_trim_whitespace(table.column(col["state"])).to_pylist(), dtype=object
+    )
     step_type = np.array([STATE_TYPES.get(s, "other") for s in state], dtype=object)
     is_c = state == "C"
     is_d = state == "D"
@@ -268,7 +301,9 @@ def read(paths) -> Measurement:
     )
     metadata = {
         **{k2: v for k2, v in meta.items()},
-        "start_time": _iso(clock[0]) if clock is not None and np.isfinite(clock[0]) else _start_time(meta),
+        "start_time": _iso(clock[0])
+        if clock is not None and np.isfinite(clock[0])
+        else _start_time(meta),
         "export_variant": "raw data (Rec#)" if col["record"] == "Rec#" else "MIMS text (Rec)",
         "time_unit": unit,
         "time_unit_source": unit_note,
@@ -288,7 +323,13 @@ def read(paths) -> Measurement:
             "energies": f"{col['energy']} increments by {col['state']}",
             "step_type": col["state"],
         },
-        "original_units": {"time_s": unit, "current_a": "A", "voltage_v": "V", "capacities": "Ah", "energies": "Wh"},
+        "original_units": {
+            "time_s": unit,
+            "current_a": "A",
+            "voltage_v": "V",
+            "capacities": "Ah",
+            "energies": "Wh",
+        },
     }
     if col["cycle_p"]:
         cp = num("cycle_p")
@@ -349,7 +390,9 @@ def _read_impedance(path: Path, buf: pa.Buffer) -> Measurement:
     if m:
         for fmt in ("%A, %B %d, %Y %H:%M", "%A, %B %d, %Y %H:%M:%S"):
             try:
-                meta["start_time"] = datetime.strptime(f"{m.group(1)} {m.group(2)}", fmt).isoformat()
+                meta["start_time"] = datetime.strptime(
+                    f"{m.group(1)} {m.group(2)}", fmt
+                ).isoformat()
                 break
             except ValueError:
                 continue
@@ -357,8 +400,18 @@ def _read_impedance(path: Path, buf: pa.Buffer) -> Measurement:
         meta["procedure"] = lines[2].strip()
         meta["technique_name"] = lines[0].replace("MACCOR, INC.", "").strip()
     meta["technique"] = "EIS"
-    meta["source_columns"] = {"frequency_hz": "Freq(Hz)", "z_real_ohm": "Z'(a)", "z_imag_ohm": "Z''(b)", "time_s": "time(sec)"}
-    meta["original_units"] = {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm", "time_s": "s"}
+    meta["source_columns"] = {
+        "frequency_hz": "Freq(Hz)",
+        "z_real_ohm": "Z'(a)",
+        "z_imag_ohm": "Z''(b)",
+        "time_s": "time(sec)",
+    }
+    meta["original_units"] = {
+        "frequency_hz": "Hz",
+        "z_real_ohm": "Ohm",
+        "z_imag_ohm": "Ohm",
+        "time_s": "s",
+    }
     return Measurement(
         technique="impedance",
         format="maccor-impedance",

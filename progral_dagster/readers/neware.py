@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Measurement, ReaderError, guarded
-from .cycling_common import counter_per_cycle, cycles_from_one, cycling_table, segments
+from .cycling_common import counter_per_cycle, cycles_from_one, cycling_table
 
 FORMATS = ("neware-nda", "neware-ndax")
 READER_VERSION = "1"
@@ -74,8 +74,31 @@ def _library():
     return nda, ndax
 
 
+def _nda29_start_found(data: bytes) -> bool:
+    """Whether NewareNDA's search for the first record of an nda v29 file will end.
+
+    NewareNDA looks for a record marker followed by a valid record and, when none is valid,
+    searches again from the start forever; damaged files must be rejected before that.
+    """
+    ident = b"\x00\x00\x00\x00\x55\x00"
+    size = len(data)
+    p = data.find(ident)
+    while p != -1:
+        if p + 90 >= size or (data[p + 90] == 85 and data[p + 16] != 0):
+            return True
+        p = data.find(ident, p + 4)
+    return False
+
+
 def _read_frame(path: Path, fmt: str, software_cycles: bool):
     nda, ndax = _library()
+    if fmt == "neware-nda":
+        data = path.read_bytes()
+        if len(data) < 15:
+            raise ReaderError(path, "file too short for a Neware .nda header (truncated)")
+        if data[14] == 29 and not _nda29_start_found(data):
+            raise ReaderError(path, "no valid data record found (damaged or truncated .nda)")
+        del data
     try:
         if fmt == "neware-nda":
             return nda.read_nda(str(path), software_cycles, "chg")
@@ -83,7 +106,9 @@ def _read_frame(path: Path, fmt: str, software_cycles: bool):
     except NotImplementedError as exc:
         raise ReaderError(path, f"Neware variant not supported by NewareNDA: {exc}") from None
     except (EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ReaderError(path, f"damaged or truncated Neware file: {type(exc).__name__}: {exc}") from None
+        raise ReaderError(
+            path, f"damaged or truncated Neware file: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def ndax_metadata(path: Path) -> dict:
@@ -111,7 +136,17 @@ def ndax_metadata(path: Path) -> dict:
     info = r.find("config/TestInfo") if r is not None else None
     if info is not None:
         a = info.attrib
-        for key in ("StartTime", "EndTime", "StepName", "Barcode", "DevType", "DevID", "UnitID", "ChlID", "TestID"):
+        for key in (
+            "StartTime",
+            "EndTime",
+            "StepName",
+            "Barcode",
+            "DevType",
+            "DevID",
+            "UnitID",
+            "ChlID",
+            "TestID",
+        ):
             if key in a:
                 meta[key] = a[key]
     r = root("VersionInfo.xml")
@@ -124,7 +159,10 @@ def ndax_metadata(path: Path) -> dict:
     steps = r.find("config/Step_Info") if r is not None else None
     if steps is not None:
         meta["program_steps"] = [
-            {"step": int(s.attrib.get("Step_ID", 0)), "type_code": int(s.attrib.get("Step_Type", -1))}
+            {
+                "step": int(s.attrib.get("Step_ID", 0)),
+                "type_code": int(s.attrib.get("Step_Type", -1)),
+            }
             for s in steps
             if s.attrib.get("Step_ID", "").isdigit()
         ]
@@ -157,14 +195,22 @@ def read(paths) -> Measurement:
         head = fh.read(65536)
     fmt = sniff(path, head)
     if fmt is None:
-        raise ReaderError(path, "not a Neware .nda (no 'NEWARE' header) or .ndax (no Neware zip members)")
+        raise ReaderError(
+            path, "not a Neware .nda (no 'NEWARE' header) or .ndax (no Neware zip members)"
+        )
     meta: dict = {}
     if fmt == "neware-ndax":
         meta.update(ndax_metadata(path))
     else:
         nda, _ = _library()
         try:
-            meta.update({k: v for k, v in nda.read_nda_metadata(path).items() if isinstance(v, (str, int, float))})
+            meta.update(
+                {
+                    k: v
+                    for k, v in nda.read_nda_metadata(path).items()
+                    if isinstance(v, (str, int, float))
+                }
+            )
         except (ValueError, EOFError, IndexError, UnicodeDecodeError):
             pass
     df = _read_frame(path, fmt, software_cycles=False)
@@ -195,7 +241,9 @@ def read(paths) -> Measurement:
     def counter(col: str) -> np.ndarray:
         return counter_per_cycle(df[col].to_numpy(np.float64) * 1e-3, cycle, resets=run)
 
-    tcols = sorted((c for c in df.columns if re.fullmatch(r"T\d+", str(c))), key=lambda c: int(c[1:]))
+    tcols = sorted(
+        (c for c in df.columns if re.fullmatch(r"T\d+", str(c))), key=lambda c: int(c[1:])
+    )
     temperature = df[tcols[0]].to_numpy(np.float64) if tcols else None
     table = cycling_table(
         record=df["Index"].to_numpy(np.int64),
@@ -240,7 +288,13 @@ def read(paths) -> Measurement:
             "energies": "Charge_/Discharge_Energy(mWh), per step, summed per cycle",
             "temperature_c": tcols[0] if tcols else None,
         },
-        "original_units": {"current_a": "mA", "capacities": "mAh", "energies": "mWh", "time_s": "s", "voltage_v": "V"},
+        "original_units": {
+            "current_a": "mA",
+            "capacities": "mAh",
+            "energies": "mWh",
+            "time_s": "s",
+            "voltage_v": "V",
+        },
     }
     instrument = "Neware BTS"
     if meta.get("SvrVer") or meta.get("server_version"):

@@ -30,7 +30,14 @@ import pyarrow.compute as pc
 
 from ._cycler_text import header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, guarded
-from .cycling_common import counter_per_cycle, cycles_from_one, cycling_table, segments, step_types_from_current, unit_factor
+from .cycling_common import (
+    counter_per_cycle,
+    cycles_from_one,
+    cycling_table,
+    segments,
+    step_types_from_current,
+    unit_factor,
+)
 
 FORMATS = ("pec-csv",)
 READER_VERSION = "1"
@@ -49,7 +56,9 @@ def sniff(path: Path, head: bytes) -> str | None:
     lines = text.split("\n")[:_MAX_HEADER]
     if _title_index([ln.rstrip("\r") for ln in lines]) is not None:
         return "pec-csv"
-    if text.startswith("Request Year:,") or ("TestRegime Name:," in text[:4096] and "Test:," in text[:4096]):
+    if text.startswith("Request Year:,") or (
+        "TestRegime Name:," in text[:4096] and "Test:," in text[:4096]
+    ):
         return "pec-csv"
     return None
 
@@ -108,7 +117,10 @@ def read(paths) -> Measurement:
     head = buf[: min(len(buf), 1 << 18)].to_pybytes().decode("utf-8", "replace")
     k = _title_index([ln.rstrip("\r") for ln in head.split("\n")[:_MAX_HEADER]])
     if k is None:
-        raise ReaderError(path, "no PEC title line ('Test,Cell,...,Voltage (V),Current (A),...') in the first 200 lines")
+        raise ReaderError(
+            path,
+            "no PEC title line ('Test,Cell,...,Voltage (V),Current (A),...') in the first 200 lines",
+        )
     lines, start = header_lines(buf, k + 1, path)
     meta: dict = {}
     for line in lines[:k]:
@@ -139,13 +151,26 @@ def read(paths) -> Measurement:
     }
     for need in ("total_time", "voltage", "current"):
         if col[need] is None:
-            raise ReaderError(path, f"no {need.replace('_', ' ')} column in the title line", f"line {k + 1}")
+            raise ReaderError(
+                path, f"no {need.replace('_', ' ')} column in the title line", f"line {k + 1}"
+            )
     types = {col[c]: pa.float64() for c in col if col[c] and c not in ("instruction", "total_time")}
     types[col["total_time"]] = pa.string()
     if col["instruction"]:
         types[col["instruction"]] = pa.string()
     end = last_line_complete(buf, start, b",", len(titles))
-    table = read_body(path, buf, start, end, names, delimiter=",", types=types, include=list(types), first_line=k + 2, quote_char='"')
+    table = read_body(
+        path,
+        buf,
+        start,
+        end,
+        names,
+        delimiter=",",
+        types=types,
+        include=list(types),
+        first_line=k + 2,
+        quote_char='"',
+    )
     n = table.num_rows
     if n == 0:
         raise ReaderError(path, "no data rows after the title line")
@@ -170,7 +195,11 @@ def read(paths) -> Measurement:
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
     step = np.rint(num("step")).astype(np.int64) if col["step"] else np.ones(n, dtype=np.int64)
     seg = segments(step, cycle)
-    named = instruction_types(np.asarray(table.column(col["instruction"]).to_pylist(), dtype=object)) if col["instruction"] else np.full(n, None, dtype=object)
+    named = (
+        instruction_types(np.asarray(table.column(col["instruction"]).to_pylist(), dtype=object))
+        if col["instruction"]
+        else np.full(n, None, dtype=object)
+    )
     flipped = False
     chg = named == "charge"
     dis = named == "discharge"
@@ -214,7 +243,9 @@ def read(paths) -> Measurement:
         "chemistry": meta.get("Chemistry"),
         "start_time": start_time,
         "n_records": n,
-        "instructions": sorted(set(table.column(col["instruction"]).to_pylist())) if col["instruction"] else [],
+        "instructions": sorted(set(table.column(col["instruction"]).to_pylist()))
+        if col["instruction"]
+        else [],
         "current_sign_flipped": flipped,
         "dropped_incomplete_last_row": end < len(buf) and bool(buf[end:].to_pybytes().strip()),
         "source_columns": {k2: v for k2, v in col.items() if v},

@@ -473,9 +473,12 @@ def read(paths) -> Measurement:
         kind = _energy_kind(ab["label"])
 
         def to_be(v, hv=hv, phi=phi, kind=kind, tech=tech):
+            """Binding energy of a position on this block's abscissa (None if unknown)."""
+            if kind == "binding":
+                return v
             if tech not in _PHOTON or not hv or kind is None:
                 return None
-            return hv - v - phi  # KE -> BE and BE -> KE are the same expression
+            return hv - v - phi
 
         mb = {k: v for k, v in b.items() if k not in ("comment",)}
         mb.update(

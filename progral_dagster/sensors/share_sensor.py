@@ -83,8 +83,11 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
         if keys:
             existing = set(context.instance.get_dynamic_partitions(share_files.name))
             new_keys = [k for k in keys if k not in existing]
+            # partitions that exist already (a file handed back by the reconciliation, or restored
+            # with its old size and mtime) are not contiguous: one run each
+            again = [k for k in keys if k in existing]
         else:
-            new_keys = []
+            new_keys, again = [], []
         idx.mark_taken(plan.taken)
     msg = (
         f"{len(listing.files)} files listed ({'full' if full else 'changed folders'}), "
@@ -93,12 +96,17 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
     )
     if listing.unreadable:
         msg += f"; unreadable folders: {', '.join(listing.unreadable[:5])}"
-    if not new_keys:
+    if not new_keys and not again:
         return dg.SkipReason(msg)
-    context.log.info(msg)
+    context.log.info(msg + (f", {len(again)} known partitions requeued" if again else ""))
+    reruns = [
+        dg.RunRequest(partition_key=k, asset_selection=[raw_files.key, measurements.key],
+                      run_key=f"requeue-{hashlib.sha1(k.encode()).hexdigest()[:16]}-{int(now)}")
+        for k in again
+    ]
     return dg.SensorResult(
-        run_requests=ranged_run_requests(new_keys, s.max_partitions_per_run),
-        dynamic_partitions_requests=[share_files.build_add_request(new_keys)],
+        run_requests=ranged_run_requests(new_keys, s.max_partitions_per_run) + reruns,
+        dynamic_partitions_requests=[share_files.build_add_request(new_keys)] if new_keys else [],
     )
 
 

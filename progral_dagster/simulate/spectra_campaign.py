@@ -214,6 +214,20 @@ def _plan(seed: int, size: str, mixtures: list[dict[str, float]] | None) -> list
     return samples
 
 
+def campaign_plan(
+    seed: int, size: str = "small", mixtures: list[dict[str, float]] | None = None
+) -> list[dict]:
+    """The samples a campaign writes (without writing anything): ``sample_id``, ``kind``,
+    ``fractions`` (true molar fractions), ``spots`` per polarity, ``material``, and the sheet's
+    ``label`` / ``composition``."""
+    return [
+        {"sample_id": s.sample_id, "kind": s.kind, "fractions": dict(s.fractions),
+         "spots": s.spots, "material": s.material, "label": s.label,
+         "composition": s.composition}
+        for s in _plan(int(seed), size, mixtures)
+    ]  # fmt: skip
+
+
 def _sample_state(seed: int, s: _Sample) -> dict:
     """Per-sample nuisance: film, contamination level."""
     rng = np.random.default_rng([seed, _KIND_CODE[s.kind], s.index, 0])
