@@ -4,6 +4,7 @@ import warnings
 
 import dagster as dg
 
+from . import sqlite_tuning
 from .assets.ingestion import measurements, raw_files
 from .assets.maintenance import lake_compaction, share_reconciliation
 from .assets.resources import LakeResource
@@ -12,6 +13,7 @@ from .sensors.schedules import compaction_job, nightly_compaction, nightly_recon
 from .sensors.share_sensor import instrument_share
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+sqlite_tuning.install()
 
 
 def resources_for(s=None) -> dict:

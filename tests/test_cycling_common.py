@@ -19,6 +19,8 @@ from progral_dagster.readers.cycling_common import (
     impedance_table,
     segments,
     split_increments,
+    step_codes,
+    step_type_names,
     step_types_from_current,
     unit_factor,
 )
@@ -68,7 +70,9 @@ def protocol():
 def test_counter_over_test_is_rebased_per_cycle(protocol):
     step, cycle, inc = protocol
     raw = np.cumsum(inc)
-    np.testing.assert_allclose(counter_per_cycle(raw, cycle), _truth(inc, cycle), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        counter_per_cycle(raw, cycle), _truth(inc, cycle), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_counter_reset_each_cycle_is_kept(protocol):
@@ -84,7 +88,9 @@ def test_counter_reset_each_step_is_summed_over_the_cycle(protocol):
     got = counter_per_cycle(raw, cycle, resets=seg)
     np.testing.assert_allclose(got, _truth(inc, cycle), rtol=1e-12, atol=1e-15)
     # and without being told, the drops are found as restarts too (rest steps add zero)
-    np.testing.assert_allclose(counter_per_cycle(raw, cycle), _truth(inc, cycle), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        counter_per_cycle(raw, cycle), _truth(inc, cycle), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_capacity_is_zero_before_each_cycle_and_grows_within(protocol):
@@ -105,7 +111,9 @@ def test_counter_forms_agree_property(rows):
     cycle = np.cumsum([c for c, _ in rows]) // 7 + 1  # non-decreasing cycle numbers
     inc = np.array([x for _, x in rows])
     truth = _truth(inc, cycle)
-    np.testing.assert_allclose(counter_per_cycle(np.cumsum(inc), cycle), truth, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        counter_per_cycle(np.cumsum(inc), cycle), truth, rtol=1e-9, atol=1e-9
+    )
     np.testing.assert_allclose(accumulate_per_cycle(inc, cycle), truth, rtol=1e-9, atol=1e-9)
     assert np.all(counter_per_cycle(truth, cycle) >= -1e-9)
 
@@ -129,8 +137,26 @@ def test_split_increments_books_by_sign_and_uses_end_potential():
 def test_step_types_from_current_per_segment():
     current = np.array([0.0, 0.0, 1.0, 1.1, 0.9, -1.0, -1.0, 1e-9, 0.0])
     seg = np.array([1, 1, 2, 2, 2, 3, 3, 4, 4])
-    got = step_types_from_current(current, seg)
-    assert got.tolist() == ["rest", "rest", "charge", "charge", "charge", "discharge", "discharge", "rest", "rest"]
+    got = step_type_names(step_types_from_current(current, seg))
+    assert got.tolist() == [
+        "rest",
+        "rest",
+        "charge",
+        "charge",
+        "charge",
+        "discharge",
+        "discharge",
+        "rest",
+        "rest",
+    ]
+
+
+def test_step_codes_round_trip():
+    names = np.array(["other", "rest", "cv", "charge", "rest"], dtype=object)
+    codes = step_codes(names)
+    assert codes.dtype == np.int8 and step_type_names(codes).tolist() == names.tolist()
+    with pytest.raises(ValueError):
+        step_codes(["rest", "sleep"])
 
 
 def test_unit_factors():
@@ -177,7 +203,9 @@ def test_cycling_table_rejects_what_the_schema_forbids():
 
 
 def test_impedance_table_schema():
-    t = impedance_table(frequency_hz=np.array([1e3, 1.0]), z_real_ohm=np.ones(2), z_imag_ohm=-np.ones(2))
+    t = impedance_table(
+        frequency_hz=np.array([1e3, 1.0]), z_real_ohm=np.ones(2), z_imag_ohm=-np.ones(2)
+    )
     assert t.schema == reader_schema("impedance")
     assert t.column("cycle").null_count == 2 and t.column("time_s").null_count == 2
     assert isinstance(t, pa.Table)

@@ -8,7 +8,9 @@ from progral_dagster.readers.grouping import acquisition_group, group_members, m
 
 
 def test_members_of_one_measurement_share_a_key():
-    names = [f"2024-05/NMC cs (1) ({i}) - {ion}.txt" for i, ion in enumerate(["total", "Li-", "NiO-"], 1)]
+    names = [
+        f"2024-05/NMC cs (1) ({i}) - {ion}.txt" for i, ion in enumerate(["total", "Li-", "NiO-"], 1)
+    ]
     keys = {acquisition_group(n) for n in names}
     assert keys == {"2024-05/NMC cs (1)"}
 

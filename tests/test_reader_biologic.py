@@ -23,7 +23,15 @@ MPT = sorted(DIR.glob("*.mpt"))
 MPR = sorted(DIR.glob("*.mpr"))
 PAIRS = [(p, p.with_suffix(".mpt")) for p in MPR if p.with_suffix(".mpt").exists()]
 # The pairs SOURCES.md lists: if the glob found fewer, samples are missing.
-EXPECTED_PAIRS = {"cp", "gcpl.issue_149", "gcpl.issue_226.CxN", "ocv", "peis", "vsp_ocv_with", "zir"}
+EXPECTED_PAIRS = {
+    "cp",
+    "gcpl.issue_149",
+    "gcpl.issue_226.CxN",
+    "ocv",
+    "peis",
+    "vsp_ocv_with",
+    "zir",
+}
 
 
 def plain_mpt(path: Path) -> dict:
@@ -34,7 +42,9 @@ def plain_mpt(path: Path) -> dict:
     if titles[-1] == "":
         titles = titles[:-1]
     rows = [ln.rstrip("\r").split("\t") for ln in lines[nb:] if ln.strip()]
-    cols = {t: np.array([float(r[i].replace(",", ".")) for r in rows]) for i, t in enumerate(titles)}
+    cols = {
+        t: np.array([float(r[i].replace(",", ".")) for r in rows]) for i, t in enumerate(titles)
+    }
     return {"nb": nb, "titles": titles, "rows": len(rows), "cols": cols, "lines": lines}
 
 
@@ -76,7 +86,9 @@ def test_mpt_rows_and_values_match_plain_parse(path):
                 np.testing.assert_allclose(col(t, "current_a"), c[name] / 1000, rtol=1e-15)
                 break
         if "cycle number" in c:  # EC-Lab counts from 0 in cycling techniques
-            np.testing.assert_array_equal(col(t, "cycle"), c["cycle number"] - c["cycle number"].min() + 1)
+            np.testing.assert_array_equal(
+                col(t, "cycle"), c["cycle number"] - c["cycle number"].min() + 1
+            )
 
 
 def test_decimal_comma_file_equals_comma_replaced_text():
@@ -112,7 +124,9 @@ def test_minimal_three_line_header():
 def test_header_metadata_and_settings_block():
     m = biologic_mpt.read(DIR / "gcpl.issue_149.mpt")
     md = m.metadata
-    assert md["technique"] == "GCPL" and m.instrument == "SP-300" and md["instrument_serial"] == "1854"
+    assert (
+        md["technique"] == "GCPL" and m.instrument == "SP-300" and md["instrument_serial"] == "1854"
+    )
     assert md["start_time"] == "2024-01-10T11:02:29.886"
     assert md["channel"] == 1 and md["software_version"] == "11.50"
     assert md["settings"]["Ns"] == ["0", "1", "2"]
@@ -124,7 +138,11 @@ def test_header_metadata_and_settings_block():
     assert cp["technique"] == "CP" and cp["settings"]["Is"] == "-100.000"
     assert cp["original_units"]["current_a"] == "mA"
     techniques = {p.name: biologic_mpt.read(p).metadata["technique"] for p in MPT}
-    assert techniques["ocv.mpt"] == "OCV" and techniques["peis.mpt"] == "PEIS" and techniques["zir.mpt"] == "ZIR"
+    assert (
+        techniques["ocv.mpt"] == "OCV"
+        and techniques["peis.mpt"] == "PEIS"
+        and techniques["zir.mpt"] == "ZIR"
+    )
 
 
 def _assert_tables_equal(a, b, rtol=2e-6):
@@ -134,7 +152,9 @@ def _assert_tables_equal(a, b, rtol=2e-6):
         y = b.column(name).to_numpy(zero_copy_only=False)
         if x.dtype.kind == "f":
             scale = np.nanmax(np.abs(y)) if np.any(np.isfinite(y)) else 1.0
-            np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * scale + 1e-15, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(
+                x, y, rtol=rtol, atol=rtol * scale + 1e-15, equal_nan=True, err_msg=name
+            )
         else:
             assert (x == y).all() if x.dtype != object else list(x) == list(y), name
 
@@ -183,18 +203,39 @@ def test_capacities_and_energies_match_ec_labs_own_columns():
     """EC-Lab's export carries per-half-cycle capacities and per-cycle energies that it derived
     itself; the lake's columns (derived by the reader, for the .mpr from dq alone) match them."""
     truth = plain_mpt(DIR / "gcpl.issue_149.mpt")["cols"]
-    for reader, path in ((biologic_mpt, DIR / "gcpl.issue_149.mpt"), (biologic_mpr, DIR / "gcpl.issue_149.mpr")):
+    for reader, path in (
+        (biologic_mpt, DIR / "gcpl.issue_149.mpt"),
+        (biologic_mpr, DIR / "gcpl.issue_149.mpr"),
+    ):
         t = table_of(reader.read(path))
         half = truth["half cycle"]
         chg = half % 2 == 0
-        np.testing.assert_allclose(col(t, "charge_capacity_ah")[chg], truth["Q charge/mA.h"][chg] / 1000, rtol=1e-6, atol=1e-13)
-        np.testing.assert_allclose(col(t, "discharge_capacity_ah")[~chg], truth["Q discharge/mA.h"][~chg] / 1000, rtol=1e-6, atol=1e-13)
-        np.testing.assert_allclose(col(t, "charge_energy_wh"), truth["Energy charge/W.h"], rtol=1e-6, atol=1e-15)
-        np.testing.assert_allclose(col(t, "discharge_energy_wh"), truth["Energy discharge/W.h"], rtol=1e-6, atol=1e-15)
+        np.testing.assert_allclose(
+            col(t, "charge_capacity_ah")[chg],
+            truth["Q charge/mA.h"][chg] / 1000,
+            rtol=1e-6,
+            atol=1e-13,
+        )
+        np.testing.assert_allclose(
+            col(t, "discharge_capacity_ah")[~chg],
+            truth["Q discharge/mA.h"][~chg] / 1000,
+            rtol=1e-6,
+            atol=1e-13,
+        )
+        np.testing.assert_allclose(
+            col(t, "charge_energy_wh"), truth["Energy charge/W.h"], rtol=1e-6, atol=1e-15
+        )
+        np.testing.assert_allclose(
+            col(t, "discharge_energy_wh"), truth["Energy discharge/W.h"], rtol=1e-6, atol=1e-15
+        )
         np.testing.assert_array_equal(col(t, "cycle"), truth["cycle number"] + 1)
 
 
-@pytest.mark.parametrize("path", [DIR / "gcpl.issue_149.mpr", DIR / "gcpl.issue_149.mpt", DIR / "gcpl.issue_226.CxN.mpt"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [DIR / "gcpl.issue_149.mpr", DIR / "gcpl.issue_149.mpt", DIR / "gcpl.issue_226.CxN.mpt"],
+    ids=lambda p: p.name,
+)
 def test_sign_convention_and_cycle_reset(path):
     reader = biologic_mpr if path.suffix == ".mpr" else biologic_mpt
     t = table_of(reader.read(path))
@@ -218,8 +259,16 @@ def test_sign_convention_and_cycle_reset(path):
     qc, qd = col(t, "charge_capacity_ah"), col(t, "discharge_capacity_ah")
     for s, e in zip(starts, np.r_[starts[1:], len(cyc)], strict=True):
         # from zero at each cycle start: the first row holds at most that row's own charge
-        assert qc[s] <= abs(i[s]) * max(col(t, "time_s")[s] - col(t, "time_s")[max(s - 1, 0)], 0) / 3600 + 1e-12
-        assert qd[s] <= abs(i[s]) * max(col(t, "time_s")[s] - col(t, "time_s")[max(s - 1, 0)], 0) / 3600 + 1e-12
+        assert (
+            qc[s]
+            <= abs(i[s]) * max(col(t, "time_s")[s] - col(t, "time_s")[max(s - 1, 0)], 0) / 3600
+            + 1e-12
+        )
+        assert (
+            qd[s]
+            <= abs(i[s]) * max(col(t, "time_s")[s] - col(t, "time_s")[max(s - 1, 0)], 0) / 3600
+            + 1e-12
+        )
         assert np.all(np.diff(qc[s:e]) >= -1e-15) and np.all(np.diff(qd[s:e]) >= -1e-15)
     assert len(starts) >= 2 or path.name.startswith("gcpl.issue_226")
 
@@ -232,8 +281,15 @@ def test_mpr_metadata_from_log_and_settings_modules():
     assert a["settings"]["comments"] == mpt_header["Comments"]
     assert [m["short"] for m in a["modules"]] == ["VMP Set", "VMP data", "VMP LOG"]
     lsv = biologic_mpr.read(DIR / "lsv.mpr")
-    assert lsv.metadata["technique"] == "LSV" and lsv.instrument == "SP-240" and lsv.technique == "cycling"
-    assert set(col(table_of(lsv), "step_type")) <= {"other", "rest"}  # a sweep, not a CV charge step
+    assert (
+        lsv.metadata["technique"] == "LSV"
+        and lsv.instrument == "SP-240"
+        and lsv.technique == "cycling"
+    )
+    assert set(col(table_of(lsv), "step_type")) <= {
+        "other",
+        "rest",
+    }  # a sweep, not a CV charge step
     # the module lengths add up to the file size (header 52 bytes, module headers 57 or 65)
     data = (DIR / "gcpl.issue_149.mpr").read_bytes()
     mods = biologic_mpr.modules(data, DIR / "gcpl.issue_149.mpr")
@@ -276,7 +332,9 @@ def test_damaged_mpt_raise_reader_error_or_drop_the_partial_row(tmp_path):
     with pytest.raises(ReaderError, match="header"):
         biologic_mpt.read(_copy(tmp_path, "a.mpt", text[:2000]))
     with pytest.raises(ReaderError):
-        biologic_mpt.read(_copy(tmp_path, "b.mpt", text.replace(b"Nb header lines : 59", b"Nb header lines : 9x")))
+        biologic_mpt.read(
+            _copy(tmp_path, "b.mpt", text.replace(b"Nb header lines : 59", b"Nb header lines : 9x"))
+        )
     cut = text[: len(text) - 150]  # ends inside the last record
     m = biologic_mpt.read(_copy(tmp_path, "c.mpt", cut))
     assert m.metadata["dropped_incomplete_last_row"] is True

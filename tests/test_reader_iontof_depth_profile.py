@@ -100,7 +100,10 @@ def test_named_columns_of_the_negative_mapi_profile():
     assert m.metadata["polarity"] == "negative"
     t = m.tables[TABLE]
     ratio = t.filter(pc.equal(t["kind"], "ratio"))
-    assert ratio["charge"].null_count == ratio.num_rows and ratio["species"].null_count == ratio.num_rows
+    assert (
+        ratio["charge"].null_count == ratio.num_rows
+        and ratio["species"].null_count == ratio.num_rows
+    )
 
 
 def test_positive_profile_polarity_and_isotopes():
@@ -143,7 +146,10 @@ def test_more_names_than_titles_is_refused(tmp_path):
 def test_sniff_claims_only_depth_profiles():
     for f in FILES:
         assert sniff(f, f.read_bytes()[:65536]) == "iontof-depth-profile"
-    for f in [SAMPLES / "sims-iontof" / "P_Ru_Bi1_1.txt", SAMPLES / "sims-iontof" / "Example_mass_interval_list.txt"]:
+    for f in [
+        SAMPLES / "sims-iontof" / "P_Ru_Bi1_1.txt",
+        SAMPLES / "sims-iontof" / "Example_mass_interval_list.txt",
+    ]:
         assert sniff(f, f.read_bytes()[:65536]) is None
 
 

@@ -15,8 +15,20 @@ from tests.conftest import SAMPLES
 TABLE = "tof_sims_images"
 
 
-def write_image(folder, meas, n, ion, arr, *, fov="# Field of view: 100.0 x 100.0 um",
-                encoding="utf-8", newline="\n", sep=" ", title=True, pixels=True):
+def write_image(
+    folder,
+    meas,
+    n,
+    ion,
+    arr,
+    *,
+    fov="# Field of view: 100.0 x 100.0 um",
+    encoding="utf-8",
+    newline="\n",
+    sep=" ",
+    title=True,
+    pixels=True,
+):
     """One export file as the simulator / SurfaceLab writes it (x fastest)."""
     three_d = arr.ndim == 3
     dims = arr.shape[::-1]  # x, y(, z)
@@ -35,7 +47,10 @@ def write_image(folder, meas, n, ion, arr, *, fov="# Field of view: 100.0 x 100.
         lines.append("x y z value" if three_d else "x y intensity")
     if three_d:
         z, y, x = np.indices(arr.shape).reshape(3, -1)
-        lines += [f"{a}{sep}{b}{sep}{c}{sep}{v}" for a, b, c, v in zip(x, y, z, arr.reshape(-1), strict=True)]
+        lines += [
+            f"{a}{sep}{b}{sep}{c}{sep}{v}"
+            for a, b, c, v in zip(x, y, z, arr.reshape(-1), strict=True)
+        ]
     else:
         y, x = np.indices(arr.shape).reshape(2, -1)
         lines += [f"{a}{sep}{b}{sep}{v}" for a, b, v in zip(x, y, arr.reshape(-1), strict=True)]
@@ -50,7 +65,9 @@ def to_array(t, ion, shape):
     if len(shape) == 2:
         out[sub["y"].to_numpy(), sub["x"].to_numpy()] = sub["intensity"].to_numpy()
     else:
-        out[sub["z"].to_numpy(), sub["y"].to_numpy(), sub["x"].to_numpy()] = sub["intensity"].to_numpy()
+        out[sub["z"].to_numpy(), sub["y"].to_numpy(), sub["x"].to_numpy()] = sub[
+            "intensity"
+        ].to_numpy()
     return out
 
 
@@ -117,14 +134,19 @@ def test_field_of_view_variants(tmp_path, fov, encoding, want):
 
 def test_crlf_irregular_spaces_no_title_no_pixels(tmp_path, rng):
     truth = rng.integers(0, 9, (3, 7))
-    p = write_image(tmp_path, "m", 1, "Li-", truth, newline="\r\n", sep="   ", title=False, pixels=False)
+    p = write_image(
+        tmp_path, "m", 1, "Li-", truth, newline="\r\n", sep="   ", title=False, pixels=False
+    )
     m = read(p)
     assert m.metadata["shape"] == [3, 7]
     np.testing.assert_array_equal(to_array(m.tables[TABLE], "Li-", (3, 7)), truth)
 
 
 def test_registry_dispatches_the_group(tmp_path, rng):
-    ps = [write_image(tmp_path, "g", i, ion, rng.integers(0, 5, (4, 4))) for i, ion in [(1, "total"), (2, "O-")]]
+    ps = [
+        write_image(tmp_path, "g", i, ion, rng.integers(0, 5, (4, 4)))
+        for i, ion in [(1, "total"), (2, "O-")]
+    ]
     assert sniff(ps[0], ps[0].read_bytes()) == "iontof-image"
     assert read([str(p) for p in ps]).metadata["ions"] == ["total", "O-"]
 
@@ -183,3 +205,16 @@ def test_header_claiming_a_huge_grid_does_not_allocate(tmp_path):
 def test_sniff_leaves_the_other_iontof_exports_alone():
     for f in (SAMPLES / "sims-iontof").glob("*.txt"):
         assert sniff(f, f.read_bytes()[:65536]) is None, f.name
+
+
+def test_the_simulators_exports_read_back(tmp_path, rng):
+    """The project's simulator writes the header this reader documents: its arrays come back."""
+    sim = pytest.importorskip("progral_dagster.simulate.image_export")
+    imgs = {"Li-": rng.poisson(5, (32, 48)), "NiO-": rng.poisson(2, (32, 48)) * 0.5}
+    paths = sim.write_image_export(tmp_path, "NMC cs 1", imgs, fov_um=120.0)
+    m = read(next(iter(group_members([str(p) for p in paths]).values())))
+    assert sorted(m.metadata["ions"]) == ["Li-", "NiO-", "total"]
+    assert m.metadata["pixel_size_um"] == pytest.approx(120.0 / 48)
+    t = m.tables[TABLE]
+    for ion, img in imgs.items():
+        np.testing.assert_array_equal(to_array(t, ion, (32, 48)), img)

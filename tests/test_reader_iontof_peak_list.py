@@ -69,9 +69,13 @@ def test_total_row_nan_inf_and_metadata():
     assert m.metadata["n_peaks"] == len(rows) - 1
     # every -NAN(IND) of the RSF/coverage columns became NaN, every inf infinity
     j = titles.index("Coverage (1/cm^2) ")
-    assert sum(r[j] == "-NAN(IND)" for r in rows) == sum(math.isnan(x["coverage_per_cm2"]) for x in t)
+    assert sum(r[j] == "-NAN(IND)" for r in rows) == sum(
+        math.isnan(x["coverage_per_cm2"]) for x in t
+    )
     j = titles.index("Norm. By Reference Peak")
-    assert sum(r[j] == "inf" for r in rows) == sum(math.isinf(x["norm_by_reference_peak"]) for x in t)
+    assert sum(r[j] == "inf" for r in rows) == sum(
+        math.isinf(x["norm_by_reference_peak"]) for x in t
+    )
     assert m.metadata["polarity"] == "negative"  # Cu-, C_2-, ... all negative
     li_oh = [x for x in t if x["assignment"] == "LiOH-"][0]
     assert li_oh["lower_mass_u"] < li_oh["center_mass_u"] < li_oh["upper_mass_u"]

@@ -27,7 +27,16 @@ def header_regions(path):
     regs = []
     for line in re.findall(r"^SpectralRegDef: (.*)$", head, re.M):
         f = line.split()
-        regs.append(dict(name=f[2], n=int(f[4]), step=float(f[5]), start=float(f[6]), end=float(f[7]), dwell=float(f[10])))
+        regs.append(
+            dict(
+                name=f[2],
+                n=int(f[4]),
+                step=float(f[5]),
+                start=float(f[6]),
+                end=float(f[7]),
+                dwell=float(f[10]),
+            )
+        )
     cyc = re.search(r"^NoDPDataCyc: (\d+)", head, re.M)
     model = re.search(r"^InstrumentModel: (.*)$", head, re.M).group(1).strip()
     return regs, int(cyc.group(1)) if cyc else 1, model
@@ -116,7 +125,9 @@ def test_truncated_and_corrupt_files_are_reader_errors(tmp_path):
 
 
 def test_sniff():
-    assert sniff(DIR / "SnO2_10nm_1.pro", (DIR / "SnO2_10nm_1.pro").read_bytes()[:4096]) == "phi-pro"
+    assert (
+        sniff(DIR / "SnO2_10nm_1.pro", (DIR / "SnO2_10nm_1.pro").read_bytes()[:4096]) == "phi-pro"
+    )
     assert sniff(DIR / "test0.spe", (DIR / "test0.spe").read_bytes()[:4096]) == "phi-spe"
     v = SAMPLES / "xps-vamas" / "regular.vms"
     assert sniff(v, v.read_bytes()[:4096]) is None

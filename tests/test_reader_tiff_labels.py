@@ -20,7 +20,10 @@ PUBLISHED = {
     "electrode.tiff": ((256, 256, 256), {0: 0.44992, 85: 0.40047, 170: 0.14962}),
     "test_64_64__0.tif": ((64, 64, 64), {0: 0.5311, 128: 0.3747, 255: 0.0942}),
     "SEM_hr_input.tif": ((427, 427), {0: 0.1002, 1: 0.6660, 2: 0.2339}),
-    "NREL_NMC111_1000cycles_segmented_phases.tif": ((1150, 2000), {0: 0.0507, 1: 0.0896, 2: 0.6535, 3: 0.2062}),
+    "NREL_NMC111_1000cycles_segmented_phases.tif": (
+        (1150, 2000),
+        {0: 0.0507, 1: 0.0896, 2: 0.6535, 3: 0.2062},
+    ),
 }
 
 
@@ -52,7 +55,13 @@ def test_sample_against_tifffile_and_sources_md(name):
 def test_imagej_voxel_size_2d_and_3d(tmp_path):
     vol = np.random.default_rng(0).integers(0, 3, (5, 6, 7), dtype=np.uint8)
     p = tmp_path / "vol.tif"
-    tifffile.imwrite(p, vol, imagej=True, resolution=(1 / 0.39, 1 / 0.39), metadata={"unit": "um", "spacing": 0.5})
+    tifffile.imwrite(
+        p,
+        vol,
+        imagej=True,
+        resolution=(1 / 0.39, 1 / 0.39),
+        metadata={"unit": "um", "spacing": 0.5},
+    )
     m = read(p)
     assert m.metadata["voxel_size_zyx_um"] == pytest.approx([0.5, 0.39, 0.39])
     assert m.tables["microstructures"]["voxel_size_um"][0].as_py() == pytest.approx(0.39)

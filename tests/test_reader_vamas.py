@@ -38,7 +38,9 @@ def test_regular_files_agree_with_the_vamas_package(name):
         mb = m.metadata["blocks"][bi]
         assert mb["technique"] == rb.technique
         assert mb["source_energy_ev"] == (
-            None if rb.analysis_source_characteristic_energy >= 1e37 else rb.analysis_source_characteristic_energy
+            None
+            if rb.analysis_source_characteristic_energy >= 1e37
+            else rb.analysis_source_characteristic_energy
         )
         hv = rb.analysis_source_characteristic_energy
         wf = rb.analyzer_work_function_or_acceptance_energy
@@ -92,7 +94,11 @@ def test_casa_regions_and_components():
     regions = [r for r in c.to_pylist() if r["kind"] == "region"]
     assert len(regions) == 1 and len(comps) == len(areas) == 4
     assert regions[0]["name"] == "Fe 2p" and regions[0]["background"] == "U 3 Tougaard"
-    assert (regions[0]["start_ev"], regions[0]["end_ev"], regions[0]["rsf"]) == (737.52081, 786.7632, 16.42)
+    assert (regions[0]["start_ev"], regions[0]["end_ev"], regions[0]["rsf"]) == (
+        737.52081,
+        786.7632,
+        16.42,
+    )
     assert [r["area"] for r in comps] == areas
     assert [r["position_ev"] for r in comps] == positions
     assert [r["lineshape"] for r in comps] == lineshapes
@@ -109,8 +115,22 @@ def test_lf_and_crlf_read_alike(tmp_path):
 
 
 # --------------------------------------------------------------------- synthetic ISO files
-def block_lines(*, ident, tech, x, y, exp_mode, scan, exp_values, include=None, extra_corr=None,
-                hv=1486.6, wf=4.5, unknown="1E37", abscissa="Kinetic Energy"):
+def block_lines(
+    *,
+    ident,
+    tech,
+    x,
+    y,
+    exp_mode,
+    scan,
+    exp_values,
+    include=None,
+    extra_corr=None,
+    hv=1486.6,
+    wf=4.5,
+    unknown="1E37",
+    abscissa="Kinetic Energy",
+):
     """One block in ISO 14976 item order; ``include`` = parameter numbers (1..40) written."""
     inc = (lambda k: True) if include is None else (lambda k: k in include)
     L = [ident, "sample A"]
@@ -161,7 +181,12 @@ def block_lines(*, ident, tech, x, y, exp_mode, scan, exp_values, include=None, 
         L += ["1s", "-1"]
     corr = [("Intensity", "c/s")] + (extra_corr or [])
     if scan == "REGULAR" and inc(31):
-        L += [abscissa, "eV" if "nergy" in abscissa else "u", repr(float(x[0])), repr(float(x[1] - x[0]))]
+        L += [
+            abscissa,
+            "eV" if "nergy" in abscissa else "u",
+            repr(float(x[0])),
+            repr(float(x[1] - x[0])),
+        ]
     if scan == "IRREGULAR":
         corr = [(abscissa, "eV")] + corr
     if inc(32):
@@ -225,11 +250,29 @@ def test_synthetic_depth_profile_with_inclusion_list(tmp_path):
     # corresponding variables (32); everything else comes from block 1
     include = {11, 31, 32}
     blocks = [
-        block_lines(ident="C 1s", tech="XPS", x=x, y=ys[0], exp_mode="SDP", scan="REGULAR", exp_values=[times[0]])
+        block_lines(
+            ident="C 1s",
+            tech="XPS",
+            x=x,
+            y=ys[0],
+            exp_mode="SDP",
+            scan="REGULAR",
+            exp_values=[times[0]],
+        )
     ]
     for i in (1, 2):
-        blocks.append(block_lines(ident=f"C 1s /{i}", tech="XPS", x=x, y=ys[i], exp_mode="SDP",
-                                  scan="REGULAR", exp_values=[times[i]], include=include))
+        blocks.append(
+            block_lines(
+                ident=f"C 1s /{i}",
+                tech="XPS",
+                x=x,
+                y=ys[i],
+                exp_mode="SDP",
+                scan="REGULAR",
+                exp_values=[times[i]],
+                include=include,
+            )
+        )
     p = tmp_path / "sdp.vms"
     p.write_text(vamas_file(blocks, exp_mode="SDP", exp_vars=[("Etch Time", "s")], include=include))
     m = read(p)
@@ -249,16 +292,36 @@ def test_synthetic_irregular_multi_block_binding_axis(tmp_path):
     x1 = np.array([700.0, 700.5, 701.7, 703.0])
     x2 = np.array([530.0, 531.0, 532.5])
     blocks = [
-        block_lines(ident="Fe", tech="XPS", x=x1, y=np.arange(4.0), exp_mode="NORM", scan="IRREGULAR",
-                    exp_values=[], abscissa="Binding Energy", extra_corr=[("Transmission", "d")]),
-        block_lines(ident="O", tech="XPS", x=x2, y=np.arange(3.0) + 10, exp_mode="NORM", scan="IRREGULAR",
-                    exp_values=[], abscissa="Binding Energy", unknown="1e+037"),
+        block_lines(
+            ident="Fe",
+            tech="XPS",
+            x=x1,
+            y=np.arange(4.0),
+            exp_mode="NORM",
+            scan="IRREGULAR",
+            exp_values=[],
+            abscissa="Binding Energy",
+            extra_corr=[("Transmission", "d")],
+        ),
+        block_lines(
+            ident="O",
+            tech="XPS",
+            x=x2,
+            y=np.arange(3.0) + 10,
+            exp_mode="NORM",
+            scan="IRREGULAR",
+            exp_values=[],
+            abscissa="Binding Energy",
+            unknown="1e+037",
+        ),
     ]
     p = tmp_path / "irr.vms"
     p.write_bytes(vamas_file(blocks, scan="IRREGULAR").replace("\r\n", "\n").encode())
     t = read(p).tables["xps_spectra"]
     np.testing.assert_array_equal(t["binding_energy_ev"].to_numpy(), np.concatenate([x1, x2]))
-    np.testing.assert_allclose(t["kinetic_energy_ev"].to_numpy(), 1486.6 - np.concatenate([x1, x2]) - 4.5)
+    np.testing.assert_allclose(
+        t["kinetic_energy_ev"].to_numpy(), 1486.6 - np.concatenate([x1, x2]) - 4.5
+    )
     assert t["region"].to_pylist() == ["Fe"] * 4 + ["O"] * 3
     assert t["point"].to_pylist() == [0, 1, 2, 3, 0, 1, 2]
 
@@ -266,8 +329,19 @@ def test_synthetic_irregular_multi_block_binding_axis(tmp_path):
 def test_synthetic_sims_block_goes_to_the_sims_table(tmp_path):
     x = 1.0 + 0.5 * np.arange(20)
     y = np.arange(20.0)
-    blocks = [block_lines(ident="pos", tech="SIMS", x=x, y=y, exp_mode="NORM", scan="REGULAR",
-                          exp_values=[], abscissa="mass", hv=1e37)]
+    blocks = [
+        block_lines(
+            ident="pos",
+            tech="SIMS",
+            x=x,
+            y=y,
+            exp_mode="NORM",
+            scan="REGULAR",
+            exp_values=[],
+            abscissa="mass",
+            hv=1e37,
+        )
+    ]
     p = tmp_path / "sims.vms"
     p.write_text(vamas_file(blocks))
     m = read(p)
@@ -280,7 +354,9 @@ def test_synthetic_sims_block_goes_to_the_sims_table(tmp_path):
 
 def test_unsupported_variants_are_named(tmp_path):
     x = np.arange(5.0)
-    blocks = [block_lines(ident="b", tech="XRF", x=x, y=x, exp_mode="NORM", scan="REGULAR", exp_values=[])]
+    blocks = [
+        block_lines(ident="b", tech="XRF", x=x, y=x, exp_mode="NORM", scan="REGULAR", exp_values=[])
+    ]
     p = tmp_path / "xrf.vms"
     p.write_text(vamas_file(blocks))
     with pytest.raises(UnsupportedFormat, match="XRF"):

@@ -49,7 +49,9 @@ def run_case(path: Path) -> str:
         pytest.fail(f"{path.name}: reader still running after {DEADLINE_S} s (hang?)")
     r = box.get("r")
     if isinstance(r, BaseException):
-        pytest.fail(f"{path.name}: {type(r).__name__} escaped the reader: {r!r} (after {time.perf_counter() - t0:.1f} s)")
+        pytest.fail(
+            f"{path.name}: {type(r).__name__} escaped the reader: {r!r} (after {time.perf_counter() - t0:.1f} s)"
+        )
     return r
 
 
@@ -106,7 +108,9 @@ TEXT = [
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.sampled_from(TEXT), st.floats(0.0, 1.0), st.booleans())
 def test_text_readers_random_truncation(tmp_path, path, frac, crlf_to_lf):
     data = path.read_bytes()
@@ -124,3 +128,13 @@ def test_the_unmodified_samples_of_this_engineer_read():
         for p in sorted((SAMPLES / sub).iterdir()):
             if p.stat().st_size < BIG:
                 assert run_case(p) == "ok", p.name
+
+
+def test_metadata_of_every_sample_is_strict_json():
+    """The catalog stores metadata as JSON: no NaN/inf, no numpy types, in any sample's reading."""
+    import json
+
+    for sub in ("sims-iontof", "xps-vamas", "xps-phi", "microstructure"):
+        for p in sorted((SAMPLES / sub).iterdir()):
+            if p.stat().st_size < BIG:
+                json.dumps(read(p).metadata, allow_nan=False)

@@ -158,9 +158,13 @@ def test_mass_interval_list_mimics_real_format(tmp_path):
 def test_mass_interval_list_areas_match_the_spectrum_export(tmp_path):
     spec = _spectrum(seed=3, compound="Li2CO3", pol="negative", primary_shots=2e6)
     ions = characteristic_ions("negative")
-    rows = _check_peak_list_format(write_mass_interval_list(tmp_path / "l.txt", ions, spec).read_bytes())
+    rows = _check_peak_list_format(
+        write_mass_interval_list(tmp_path / "l.txt", ions, spec).read_bytes()
+    )
     on = np.loadtxt(write_spectrum_export(tmp_path / "on.txt", spec), skiprows=3)
-    off = np.loadtxt(write_spectrum_export(tmp_path / "off.txt", spec, deadtime_corrected=False), skiprows=3)
+    off = np.loadtxt(
+        write_spectrum_export(tmp_path / "off.txt", spec, deadtime_corrected=False), skiprows=3
+    )
     assert float(rows[1][9]) == pytest.approx(on[:, 2].sum(), abs=0.5 * len(on))
     assert float(rows[1][10]) == off[:, 2].sum()
     strong = 0
@@ -187,14 +191,20 @@ def test_mass_interval_list_reads_back_with_reader(tmp_path):
     reader = pytest.importorskip("progral_dagster.readers.iontof_peak_list")
     spec = _spectrum(seed=4, compound="LiH", pol="negative")
     ions = characteristic_ions("negative")
-    m = reader.read(write_mass_interval_list(tmp_path / "list.txt", ions, spec))
+    path = write_mass_interval_list(tmp_path / "list.txt", ions, spec)
+    m = reader.read(path)
     t = m.tables["tof_sims_peak_lists"].to_pandas()
     assert len(t) == len(ions) + 1
     assert t["description"].iloc[0] == "total"
     assert t["area"].iloc[0] == pytest.approx(spec.corrected_counts().sum(), abs=0.01)
-    np.testing.assert_allclose(
-        t["center_mass_u"].iloc[1:], [ion_mass(i) for i in ions], rtol=2e-4
-    )
+    fields = [line.split("\t") for line in path.read_bytes()[:-1].decode().split("\r\n")[2:-1]]
+    np.testing.assert_array_equal(t["center_mass_u"].iloc[1:], [float(f[1]) for f in fields])
+    np.testing.assert_array_equal(t["lower_mass_u"].iloc[1:], [float(f[2]) for f in fields])
+    np.testing.assert_array_equal(t["area"].iloc[1:], [float(f[9]) for f in fields])
+    assert list(t["assignment"].iloc[1:]) == [f[4] for f in fields]
+    # the strong, isolated peaks sit at their ions' masses
+    h = t.set_index("assignment").loc["H-"]
+    assert h["area"] > 1e5 and h["center_mass_u"] == pytest.approx(ion_mass("H-"), abs=2e-4)
     assert m.metadata.get("polarity") in (None, "negative")
 
 
@@ -246,7 +256,9 @@ def test_full_plan_sizes_and_hidden_compositions():
 @pytest.fixture(scope="module")
 def small_campaign(tmp_path_factory):
     root = tmp_path_factory.mktemp("spectra")
-    rows = simulate_spectra_campaign(root / "share", root / "truth", seed=11, size="small", binning=200)
+    rows = simulate_spectra_campaign(
+        root / "share", root / "truth", seed=11, size="small", binning=200
+    )
     return root, rows
 
 
@@ -281,7 +293,9 @@ def test_campaign_sheet_rows_and_truth(small_campaign):
             assert fr[r["label"]] == 1.0 and r["composition"] == f"{r['label']}:1"
         elif t["kind"] == "calibration":
             assert not r["label"]
-            given = dict((k, float(v)) for k, v in (p.split(":") for p in r["composition"].split(",")))
+            given = dict(
+                (k, float(v)) for k, v in (p.split(":") for p in r["composition"].split(","))
+            )
             assert given == pytest.approx({c: v for c, v in fr.items() if v > 0})
         else:
             assert t["kind"] in ("mixture", "anode")
@@ -304,7 +318,7 @@ def test_campaign_files_parse_and_follow_their_composition(small_campaign):
         tab = m.tables["tof_sims_spectra"].to_pandas()
         assert m.metadata["deadtime_correction"] is True and m.metadata["binning_channels"] == 200
         assert 1.0e6 < tab["intensity"].sum() < 3e7  # counts per spectrum as in real exports
-        u = np.bincount(np.floor(tab["mz"] + 0.5).astype(int), weights=tab["intensity"], minlength=100)
+        u = np.bincount(np.floor(tab["mz"] + 0.5).astype(int), weights=tab["intensity"])[:100]
         label = next(c for c in COMPOUNDS if t[c] == "1")
         unit.setdefault(label, []).append(u / u.sum())
     mean = {c: np.mean(v, axis=0) for c, v in unit.items()}
@@ -339,10 +353,14 @@ def test_campaign_is_byte_identical_for_a_seed(small_campaign, tmp_path):
             if p.is_file()
         }
 
-    again = simulate_spectra_campaign(tmp_path / "a" / "share", tmp_path / "a" / "truth", seed=11, size="small", binning=200)
+    again = simulate_spectra_campaign(
+        tmp_path / "a" / "share", tmp_path / "a" / "truth", seed=11, size="small", binning=200
+    )
     assert again == rows
     assert digest(tmp_path / "a" / "share") == digest(root / "share")
-    assert (tmp_path / "a" / "truth" / "spectra.csv").read_bytes() == (root / "truth" / "spectra.csv").read_bytes()
+    assert (tmp_path / "a" / "truth" / "spectra.csv").read_bytes() == (
+        root / "truth" / "spectra.csv"
+    ).read_bytes()
     simulate_spectra_campaign(tmp_path / "b" / "share", None, seed=12, size="small", binning=200)
     other = digest(tmp_path / "b" / "share")
     same = digest(root / "share")

@@ -179,7 +179,9 @@ def test_nominal_mass_interference_resolved_only_at_fine_binning():
     yields = {"Li2H+": 1.0, "CH3+": 1.0}
     kw = dict(background=0, contamination=0, deadtime=False, **EXACT)
     for binning, peaks in ((20, 2), (200, 1)):
-        spec = simulate_spectrum(yields, "positive", np.random.default_rng(2), binning=binning, **kw)
+        spec = simulate_spectrum(
+            yields, "positive", np.random.default_rng(2), binning=binning, **kw
+        )
         sel = (spec.mz > 14.95) & (spec.mz < 15.12)
         y = spec.expected[sel]
         maxima = np.flatnonzero((y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > 0.2 * y.max()))
@@ -191,7 +193,9 @@ def test_nominal_mass_interference_resolved_only_at_fine_binning():
 
 def test_isotope_ratio_at_low_rate():
     rng = np.random.default_rng(3)
-    spec = simulate_spectrum({"Li+": 1.0, "Li2O+": 0.02}, "positive", rng, primary_shots=1e11, total_counts=2e6)
+    spec = simulate_spectrum(
+        {"Li+": 1.0, "Li2O+": 0.02}, "positive", rng, primary_shots=1e11, total_counts=2e6
+    )
     a6 = _area(spec, spec.corrected_counts(), ion_mass("6Li+"))
     a7 = _area(spec, spec.corrected_counts(), ion_mass("7Li+"))
     expected = LI6 / LI7
@@ -203,7 +207,9 @@ def test_isotope_ratio_at_low_rate():
 def test_deadtime_distorts_isotope_ratio_and_correction_restores_it():
     rng = np.random.default_rng(4)
     # ~1.5 7Li+ ions per primary shot: the 7Li+ channels saturate
-    spec = simulate_spectrum({"Li+": 1.0, "Li2O+": 0.02}, "positive", rng, primary_shots=1e6, total_counts=2e6)
+    spec = simulate_spectrum(
+        {"Li+": 1.0, "Li2O+": 0.02}, "positive", rng, primary_shots=1e6, total_counts=2e6
+    )
     truth = LI6 / LI7
     off = _area(spec, spec.counts, ion_mass("6Li+")) / _area(spec, spec.counts, ion_mass("7Li+"))
     cc = spec.corrected_counts()
@@ -222,7 +228,10 @@ def test_detector_model_matches_event_by_event_simulation():
     """Expected detections of the closed-form dead-time model vs shots simulated one by one."""
     n_cells, window, shots = 1300, 40, 20_000
     x = np.arange(n_cells)
-    lam = 2e-5 + sum(h * np.exp(-0.5 * ((x - c) / 6.0) ** 2) for c, h in ((200, 0.05), (230, 0.02), (700, 0.3), (1200, 0.01)))
+    lam = 2e-5 + sum(
+        h * np.exp(-0.5 * ((x - c) / 6.0) ** 2)
+        for c, h in ((200, 0.05), (230, 0.02), (700, 0.3), (1200, 0.01))
+    )
     rng = np.random.default_rng(5)
     hits = rng.random((shots, n_cells), dtype=np.float32) < -np.expm1(-lam).astype(np.float32)
     last = np.full(shots, -(10**6))
@@ -271,8 +280,16 @@ def test_repeated_spots_are_poisson_without_spot_variation():
 
 def test_counts_scale_with_dose():
     kw = dict(binning=200, total_counts=None, ions_per_shot=0.4, **EXACT)
-    full = simulate_spectrum({"Li+": 1.0, "Li2OH+": 0.03}, "positive", np.random.default_rng(7), primary_shots=5e6, **kw)
-    half = simulate_spectrum({"Li+": 1.0, "Li2OH+": 0.03}, "positive", np.random.default_rng(8), primary_shots=2.5e6, **kw)
+    full = simulate_spectrum(
+        {"Li+": 1.0, "Li2OH+": 0.03}, "positive", np.random.default_rng(7), primary_shots=5e6, **kw
+    )
+    half = simulate_spectrum(
+        {"Li+": 1.0, "Li2OH+": 0.03},
+        "positive",
+        np.random.default_rng(8),
+        primary_shots=2.5e6,
+        **kw,
+    )
     assert half.counts.sum() / full.counts.sum() == pytest.approx(0.5, abs=0.01)
     assert half.expected.sum() / full.expected.sum() == pytest.approx(0.5, rel=1e-4)
     w = (full.mz > 30.8) & (full.mz < 31.3)
@@ -385,6 +402,8 @@ def test_pca_places_mixtures_between_their_components():
     # a noticeable fraction of the distances between references
     spread = np.mean([np.linalg.norm(z[labels == c] - centre[c], axis=1).mean() for c in COMPOUNDS])
     nearest = min(
-        np.linalg.norm(centre[a] - centre[b]) for i, a in enumerate(COMPOUNDS) for b in COMPOUNDS[i + 1 :]
+        np.linalg.norm(centre[a] - centre[b])
+        for i, a in enumerate(COMPOUNDS)
+        for b in COMPOUNDS[i + 1 :]
     )
     assert spread > 0.02 * nearest

@@ -43,7 +43,6 @@ def _metadata(outcomes: list[ingest.Outcome]) -> dict:
                 for r in s.rejected[:_MAX_LISTED]
             )
         )
-    md["outcomes"] = dg.MetadataValue.json([o.to_dict() for o in outcomes[:500]])
     return md
 
 

@@ -61,16 +61,20 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
     total = len(todo)
     state = {"done": 0}
 
+    collected: list[ingest.Outcome] = []
+
     def hook(step: str, i: int, n: int, out: ingest.Outcome) -> None:
-        if step != "parse" or quiet:
+        if step != "parse":
             return
+        collected.append(out)
         state["done"] += 1
+        if quiet:
+            return
         name = ", ".join(out.source_paths)[:80] if out.source_paths else out.partition_key[:80]
         extra = f": {out.reason}" if out.status == "rejected" else ""
         print(f"[{state['done']}/{total}] {out.status:<9} {name}{extra}", file=sys.stderr)
 
     ingest.add_progress_hook(hook)
-    collected: list[ingest.Outcome] = []
     try:
         per_run = per_run or s.max_partitions_per_run
         batches = [c for c in _chunks(new, per_run)] + [[k] for k in again]
@@ -81,30 +85,15 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
                               quiet=True)
             if not res.success:
                 err = _failure_text(res)
+                got = {o.partition_key for o in collected}
                 for k in chunk:
-                    collected.append(ingest.Outcome(k, [], "failed", reason=err))
-                continue
-            collected.extend(_outcomes_of(res))
+                    if k not in got:
+                        collected.append(ingest.Outcome(k, [], "failed", reason=err))
     finally:
         ingest.remove_progress_hook(hook)
     if not quiet:
         print(f"ingestion took {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return outcomes + collected
-
-
-def _outcomes_of(res) -> list[ingest.Outcome]:
-    out: list[ingest.Outcome] = []
-    seen = set()
-    for mat in res.asset_materializations_for_node("measurements"):
-        md = mat.metadata.get("outcomes")
-        if md is None:
-            continue
-        for d in md.value:
-            if d["partition_key"] in seen:
-                continue
-            seen.add(d["partition_key"])
-            out.append(ingest.Outcome(**d))
-    return out
 
 
 def _failure_text(res) -> str:

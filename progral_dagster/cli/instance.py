@@ -41,7 +41,10 @@ def ensure_dagster_home(s: Settings) -> Path:
 def get_instance(s: Settings):
     import dagster as dg
 
+    from .. import sqlite_tuning
+
     os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(s))
+    sqlite_tuning.install()
     return dg.DagsterInstance.get()
 
 

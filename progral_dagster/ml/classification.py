@@ -47,7 +47,14 @@ from sklearn.preprocessing import StandardScaler
 from ..processing.normalization import SpectralNormalizer
 
 PUBLISHED = "minmax_logreg"
-DEFAULT_CANDIDATES: tuple[str, ...] = ("minmax_logreg", "sqrt_logreg", "random_forest")
+DEFAULT_CANDIDATES: tuple[str, ...] = (
+    "minmax_logreg",
+    "log_logreg_mix",
+    "sqrt_logreg_mix",
+    "random_forest_mix",
+)
+# candidates that train on calibration mixtures (soft labels) when they are given
+USES_CALIBRATION = frozenset({"log_logreg_mix", "sqrt_logreg_mix", "random_forest_mix"})
 
 # project classes a serialiser (skops) must trust to load these pipelines
 TRUSTED_TYPES = ("progral_dagster.processing.normalization.SpectralNormalizer",)
@@ -67,40 +74,74 @@ def _scaler(strategy: str, blocks: Sequence[Sequence[int]] | None) -> Any:
 def make_candidate(
     name: str, *, blocks: Sequence[Sequence[int]] | None = None, seed: int = 0
 ) -> Pipeline:
-    """A fresh, unfitted candidate pipeline.
+    """A fresh, unfitted candidate pipeline (the final step is named ``clf``).
 
     - ``minmax_logreg``: min-max per spectrum (per polarity block) + multinomial logistic
       regression with sklearn defaults (C = 1, L2): the published recipe.
-    - ``sqrt_logreg``: square root (Poisson variance stabilisation of the TIC-normalised
-      areas), auto-scaling per feature, logistic regression with C = 0.1 (stronger shrinkage:
-      fewer samples than features in the paired case).
-    - ``random_forest``: 200 trees on the features as given (scale-free), probabilities from
-      leaf votes.
+    - ``log_logreg_mix``: log of the TIC-normalised areas (spot-to-spot and matrix variation of
+      ion yields is multiplicative, so it becomes additive and small characteristic ions count
+      as much as Li+), auto-scaling per feature, logistic regression (C = 1).
+    - ``sqrt_logreg_mix``: the same with the square root (Poisson variance stabilisation).
+    - ``random_forest_mix``: 200 trees on the features as given (scale-free).
+
+    The ``_mix`` candidates also learn from calibration mixtures when
+    :func:`train_classifier` gets them.
     """
     if name == "minmax_logreg":
         return Pipeline(
             [("scale", _scaler("min_max", blocks)), ("clf", LogisticRegression(max_iter=5000))]
         )
-    if name == "sqrt_logreg":
+    if name in ("log_logreg_mix", "sqrt_logreg_mix"):
+        tf = "log" if name.startswith("log") else "sqrt"
         return Pipeline(
             [
-                ("sqrt", SpectralNormalizer("sqrt")),
+                ("transform", SpectralNormalizer(tf)),
                 ("std", StandardScaler()),
-                ("clf", LogisticRegression(C=0.1, max_iter=5000)),
+                ("clf", LogisticRegression(C=1.0, max_iter=5000)),
             ]
         )
-    if name == "random_forest":
+    if name == "random_forest_mix":
         return Pipeline(
             [
                 (
                     "clf",
-                    RandomForestClassifier(
-                        n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=1
-                    ),
+                    RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1),
                 )
             ]
         )
     raise ValueError(f"unknown candidate {name!r}; known: {list(DEFAULT_CANDIDATES)}")
+
+
+def soft_label_rows(
+    features: Any, fractions: Any, compounds: Sequence[str], *, weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibration mixtures as weighted rows: one row per (mixture, component with fraction > 0),
+    labelled with the component, weighted ``weight x fraction``.
+
+    Parameters
+    ----------
+    features : mixture features (n_mixtures x n_features).
+    fractions : known molar fractions, DataFrame with compound columns or an array in
+        ``compounds`` order.
+    """
+    Xc = features.to_numpy(float) if isinstance(features, pd.DataFrame) else np.asarray(features)
+    if isinstance(fractions, pd.DataFrame):
+        F = fractions.reindex(columns=list(compounds)).fillna(0.0).to_numpy(float)
+    else:
+        F = np.asarray(fractions, dtype=float)
+    if F.shape != (Xc.shape[0], len(compounds)):
+        raise ValueError(f"fractions must have shape {(Xc.shape[0], len(compounds))}")
+    r, c = np.nonzero(F > 0)
+    return Xc[r], np.asarray(compounds, dtype=object)[c].astype(str), weight * F[r, c]
+
+
+def fit_weighted(
+    pipeline: Pipeline, X: np.ndarray, y: np.ndarray, w: np.ndarray | None
+) -> Pipeline:
+    """Fit a pipeline, passing sample weights to its final step when given."""
+    if w is None:
+        return pipeline.fit(X, y)
+    return pipeline.fit(X, y, **{f"{pipeline.steps[-1][0]}__sample_weight": w})
 
 
 def grouped_folds(
@@ -172,8 +213,14 @@ def evaluate_on_folds(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
     classes: Sequence[str] | None = None,
+    extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> CVResult:
     """Refit a clone of ``pipeline`` on each training fold and predict the held-out fold.
+
+    Parameters
+    ----------
+    extra : ``(X, y, weights)`` rows added to every training fold (never tested), e.g.
+        :func:`soft_label_rows` of calibration mixtures; the training rows get weight 1.
 
     Classes missing from a training fold get probability 0 in that fold's predictions.
     """
@@ -184,11 +231,18 @@ def evaluate_on_folds(
     proba = np.full((len(y), len(cls)), np.nan)
     accs = []
     for tr, te in folds:
-        model = clone(pipeline).fit(Xa[tr], y[tr])
+        if extra is not None and len(extra[0]):
+            Xt = np.vstack([Xa[tr], extra[0]])
+            yt = np.concatenate([y[tr], np.asarray(extra[1]).astype(str)])
+            wt = np.concatenate([np.ones(len(tr)), extra[2]])
+        else:
+            Xt, yt, wt = Xa[tr], y[tr], None
+        model = fit_weighted(clone(pipeline), Xt, yt, wt)
         p = model.predict_proba(Xa[te])
         full = np.zeros((len(te), len(cls)))
         for j, c in enumerate(model.classes_):
-            full[:, pos[str(c)]] = p[:, j]
+            if str(c) in pos:
+                full[:, pos[str(c)]] = p[:, j]
         proba[te] = full
         accs.append(float(np.mean(np.asarray(cls)[full.argmax(axis=1)] == y[te])))
     if np.isnan(proba).any():
@@ -225,7 +279,9 @@ def _names_into_model(pipeline: Pipeline, feature_names: Sequence[str]) -> list[
     names = [str(n) for n in feature_names]
     for _name, step in pipeline.steps[:-1]:
         if isinstance(step, ColumnTransformer):
-            names = [names[j] for _n, _t, cols in step.transformers_ if _n != "remainder" for j in cols]
+            names = [
+                names[j] for _n, _t, cols in step.transformers_ if _n != "remainder" for j in cols
+            ]
     return names
 
 
@@ -245,6 +301,7 @@ class ClassifierReport:
     coefficient_pipeline : that published-recipe pipeline (for the coefficient plot).
     pca : Pipeline(min-max scaling, PCA(3)) fitted on the labelled spectra.
     blocks : polarity blocks (column positions) used for per-block scaling, if any.
+    extra : calibration soft-label rows ``(X, y, weights)`` given to the ``_mix`` candidates.
     """
 
     best: str
@@ -257,7 +314,18 @@ class ClassifierReport:
     coefficient_pipeline: Pipeline
     pca: Pipeline
     blocks: list[list[int]] | None = None
+    extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+
+    def evaluate(
+        self, pipeline: Pipeline, X: Any, y: Sequence[Any], *, uses_calibration: bool = True
+    ) -> CVResult:
+        """Re-evaluate another (e.g. the current champion's) unfitted pipeline on this report's
+        folds and calibration rows, for a like-for-like promotion decision."""
+        return evaluate_on_folds(
+            pipeline, _align(X, self.feature_names) if isinstance(X, pd.DataFrame) else X, y,
+            self.folds, classes=self.classes, extra=self.extra if uses_calibration else None,
+        )  # fmt: skip
 
     @property
     def confusion(self) -> pd.DataFrame:
@@ -299,7 +367,9 @@ def _align(X: Any, names: Sequence[str]) -> np.ndarray:
     return A
 
 
-def blocks_from_columns(columns: Sequence[str], blocks: dict[str, Sequence[str]]) -> list[list[int]]:
+def blocks_from_columns(
+    columns: Sequence[str], blocks: dict[str, Sequence[str]]
+) -> list[list[int]]:
     """Column positions of each polarity block (from a FeatureTable record's ``blocks``)."""
     pos = {c: i for i, c in enumerate(columns)}
     return [[pos[c] for c in cols if c in pos] for cols in blocks.values()]
@@ -314,6 +384,9 @@ def train_classifier(
     n_splits: int = 5,
     seed: int = 0,
     blocks: Sequence[Sequence[int]] | None = None,
+    calibration_features: Any = None,
+    calibration_fractions: Any = None,
+    calibration_weight: float = 1.0,
     top_ions: int = 5,
 ) -> ClassifierReport:
     """Grouped-CV comparison of candidate pipelines on labelled reference spectra.
@@ -326,6 +399,10 @@ def train_classifier(
     candidates : names for :func:`make_candidate`; the published recipe is always evaluated
         (its coefficients give the characteristic ions).
     blocks : column positions of each polarity block for per-block min-max scaling.
+    calibration_features, calibration_fractions : calibration mixtures (same columns as
+        ``features``) and their known molar fractions (DataFrame with compound columns, or an
+        array in sorted-compound order); used as soft labels by the ``_mix`` candidates.
+    calibration_weight : weight of a whole calibration mixture relative to one reference row.
 
     Returns
     -------
@@ -344,18 +421,47 @@ def train_classifier(
     if len(np.unique(y)) < 2:
         raise ValueError("need at least two compounds to train a classifier")
     classes = sorted(np.unique(y))
+    extra = None
+    if calibration_features is not None and calibration_fractions is not None:
+        Xc = (
+            _align(calibration_features, names)
+            if isinstance(calibration_features, pd.DataFrame)
+            else calibration_features
+        )
+        extra = soft_label_rows(Xc, calibration_fractions, classes, weight=calibration_weight)
     folds = grouped_folds(y, g, n_splits=n_splits, seed=seed)
     bl = [list(b) for b in blocks] if blocks else None
     cands = list(dict.fromkeys([*candidates, PUBLISHED]))
+
+    def extra_for(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        return extra if name in USES_CALIBRATION else None
+
     cv = {
-        name: evaluate_on_folds(make_candidate(name, blocks=bl, seed=seed), X, y, folds, classes=classes)
+        name: evaluate_on_folds(
+            make_candidate(name, blocks=bl, seed=seed), X, y, folds, classes=classes,
+            extra=extra_for(name),
+        )
         for name in cands
-    }
-    best = min(cands, key=lambda n: (-round(cv[n].macro_f1, 4), cv[n].log_loss))
-    if best not in candidates:  # published added only for coefficients: select among asked
-        best = min(candidates, key=lambda n: (-round(cv[n].macro_f1, 4), cv[n].log_loss))
-    pipe = make_candidate(best, blocks=bl, seed=seed).fit(X, y)
-    coef_pipe = pipe if best == PUBLISHED else make_candidate(PUBLISHED, blocks=bl).fit(X, y)
+    }  # fmt: skip
+
+    def rank(n: str) -> tuple[float, float]:
+        return (-round(cv[n].macro_f1, 2), cv[n].log_loss)
+
+    best = min(list(candidates), key=rank)
+
+    def fit_all(name: str) -> Pipeline:
+        e = extra_for(name)
+        if e is None:
+            return make_candidate(name, blocks=bl, seed=seed).fit(X, y)
+        return fit_weighted(
+            make_candidate(name, blocks=bl, seed=seed),
+            np.vstack([X, e[0]]),
+            np.concatenate([y, e[1]]),
+            np.concatenate([np.ones(len(y)), e[2]]),
+        )
+
+    pipe = fit_all(best)
+    coef_pipe = pipe if best == PUBLISHED else fit_all(PUBLISHED)
     ions = characteristic_ions(coef_pipe, names, top=top_ions)
     pca = Pipeline([("scale", _scaler("min_max", bl)), ("pca", PCA(n_components=3))]).fit(X)
     return ClassifierReport(
@@ -369,13 +475,16 @@ def train_classifier(
         coefficient_pipeline=coef_pipe,
         pca=pca,
         blocks=bl,
+        extra=extra,
         params={
             "candidates": list(candidates),
             "n_splits": len(folds),
             "seed": seed,
-            "selection": "max grouped-CV macro-F1, then min log-loss",
+            "selection": "max grouped-CV macro-F1 (2 decimals), then min log-loss",
             "n_spectra": int(X.shape[0]),
             "n_groups": int(len(np.unique(g))),
             "n_features": int(X.shape[1]),
+            "n_calibration_rows": 0 if extra is None else int(len(extra[1])),
+            "calibration_weight": calibration_weight,
         },
     )

@@ -161,13 +161,18 @@ def storage_features(samples: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Outputs that describe the measurement (charging, cycles recorded so far), not the sample:
+# never model features.
+NON_FEATURES = frozenset({"cc_raw_ev", "charge_offset_ev", "n_cycles"})
+
+
 def _per_sample(
     frame: pd.DataFrame | None, samples: pd.DataFrame, prefix: str, key: str = "sample_id"
 ) -> pd.DataFrame:
     if frame is None or frame.empty:
         return pd.DataFrame()
     m = frame.merge(samples[["measurement_id", key]], on="measurement_id", how="inner")
-    cols = [c for c in m.columns if c not in ("measurement_id", key)]
+    cols = [c for c in m.columns if c not in ("measurement_id", key) and c not in NON_FEATURES]
     num = m[cols].apply(pd.to_numeric, errors="coerce")
     num[key] = m[key]
     agg = num.groupby(key, sort=True).mean()
@@ -222,6 +227,7 @@ def build_feature_table(
             c
             for c in cycling.columns
             if c not in ("measurement_id", target_column, "ref_cycle", "target_cycle")
+            and c not in NON_FEATURES
         ]
         for (sample, cell), g in cyc.groupby(["sample_id", "cell_id"], sort=True):
             r = {"sample_id": sample, "cell_id": cell}
@@ -229,7 +235,9 @@ def build_feature_table(
             for c in feat_cols:
                 r[f"cyc_{c}"] = pd.to_numeric(g[c], errors="coerce").mean()
             rows.append(r)
-    cell_frame = pd.DataFrame(rows, columns=["sample_id", "cell_id", target_column])
+    cell_frame = pd.DataFrame(rows)
+    if cell_frame.empty:
+        cell_frame = pd.DataFrame(columns=["sample_id", "cell_id", target_column])
     with_cells = set(cell_frame["sample_id"])
     pending = [
         {"sample_id": sid, "cell_id": None, target_column: np.nan}
@@ -287,7 +295,7 @@ def drop_correlated(
 # ---------------------------------------------------------------------------------------------
 # candidates
 # ---------------------------------------------------------------------------------------------
-def make_candidate(name: str, seed: int = 0, *, rf_trees: int = 150):
+def make_candidate(name: str, seed: int = 0, *, rf_trees: int = 100):
     """(sklearn Pipeline, parameter grid) of a candidate (see :data:`CANDIDATES`)."""
     from sklearn.dummy import DummyRegressor
     from sklearn.ensemble import RandomForestRegressor
@@ -305,22 +313,22 @@ def make_candidate(name: str, seed: int = 0, *, rf_trees: int = 150):
         return Pipeline([imp, sel, ("model", LinearRegression())]), {}
     if name == "random_forest":
         rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=1)
-        grid = {"model__max_features": [0.33, 0.66, 1.0], "model__min_samples_leaf": [1, 3]}
+        grid = {"model__max_features": [0.33, 1.0], "model__min_samples_leaf": [1, 3]}
         return Pipeline([imp, ("model", rf)]), grid
     kind, _, scaling = name.partition("_")
     scaler = {"zscore": StandardScaler(), "minmax": MinMaxScaler()}.get(scaling)
     if scaler is None:
         raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")
     if kind == "ridge":
-        model, grid = Ridge(), {"model__alpha": np.logspace(-3, 3, 13).tolist()}
+        model, grid = Ridge(), {"model__alpha": np.logspace(-3, 3, 9).tolist()}
     elif kind == "lasso":
         model = Lasso(max_iter=20000, random_state=seed)
-        grid = {"model__alpha": np.logspace(-3, 0.5, 8).tolist()}
+        grid = {"model__alpha": np.logspace(-3, 0.5, 7).tolist()}
     elif kind == "elasticnet":
         model = ElasticNet(max_iter=20000, random_state=seed)
         grid = {
-            "model__alpha": np.logspace(-3, 0.5, 6).tolist(),
-            "model__l1_ratio": [0.2, 0.5, 0.8],
+            "model__alpha": np.logspace(-3, 0.5, 5).tolist(),
+            "model__l1_ratio": [0.3, 0.7],
         }
     else:
         raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")
@@ -478,7 +486,7 @@ def _permutation_importance(pipes, x, y, folds, names, seed) -> pd.DataFrame:
             x[te],
             y[te],
             scoring="neg_root_mean_squared_error",
-            n_repeats=10,
+            n_repeats=5,
             random_state=seed,
         )
         per.append(r.importances_mean)
@@ -499,10 +507,10 @@ def train_retention(
     seed: int = 0,
     corr_threshold: float = 0.95,
     n_outer: int = 5,
-    n_inner: int = 4,
+    n_inner: int = 3,
     n_bootstrap: int = 1000,
     candidates: Iterable[str] = CANDIDATES,
-    rf_trees: int = 150,
+    rf_trees: int = 100,
     n_jobs: int = 1,
 ) -> RetentionReport:
     """Nested grouped cross-validation of every candidate, champion refit, importances.

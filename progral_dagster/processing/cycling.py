@@ -38,45 +38,57 @@ PER_CYCLE_COLUMNS = (
 )
 
 
-def _mean_voltage(q: np.ndarray, v: np.ndarray) -> float:
-    """Capacity-weighted mean voltage: integral V dQ / (Q_end - Q_start)."""
-    if q.size < 2:
-        return float("nan")
-    order = np.argsort(q, kind="stable")
-    q, v = q[order], v[order]
-    dq = np.diff(q)
-    span = q[-1] - q[0]
-    if span <= 0:
-        return float("nan")
-    return float(np.sum(0.5 * (v[1:] + v[:-1]) * dq) / span)
+def _cycle_integrals(cycle: np.ndarray, q: np.ndarray, v: np.ndarray, mask: np.ndarray):
+    """Per cycle (sorted unique cycles): integral of V dQ and the Q span over the masked rows,
+    trapezoid rule between consecutive points of the same cycle (ordered by Q)."""
+    c, qq, vv = cycle[mask], q[mask], v[mask]
+    ok = np.isfinite(qq) & np.isfinite(vv)
+    c, qq, vv = c[ok], qq[ok], vv[ok]
+    order = np.lexsort((qq, c))
+    c, qq, vv = c[order], qq[order], vv[order]
+    same = c[1:] == c[:-1]
+    area = np.where(same, 0.5 * (vv[1:] + vv[:-1]) * np.diff(qq), 0.0)
+    return c, area, qq, same
 
 
 def per_cycle(cycling: pd.DataFrame) -> pd.DataFrame:
-    """One row per cycle of one cell (columns :data:`PER_CYCLE_COLUMNS`)."""
-    out = []
-    for cyc, g in cycling.groupby("cycle", sort=True):
-        qc = g["charge_capacity_ah"].to_numpy(float)
-        qd = g["discharge_capacity_ah"].to_numpy(float)
-        q_ch = float(np.nanmax(qc)) if np.isfinite(qc).any() else float("nan")
-        q_dis = float(np.nanmax(qd)) if np.isfinite(qd).any() else float("nan")
-        ch = g[g["step_type"] == "charge"]
-        dis = g[g["step_type"] == "discharge"]
-        v_ch = _mean_voltage(ch["charge_capacity_ah"].to_numpy(float), ch["voltage_v"].to_numpy(float))
-        v_dis = _mean_voltage(
-            dis["discharge_capacity_ah"].to_numpy(float), dis["voltage_v"].to_numpy(float)
+    """One row per cycle of one cell (columns :data:`PER_CYCLE_COLUMNS`).
+
+    Mean voltages are capacity-weighted: the integral of V dQ over the charge (discharge)
+    points of the cycle divided by the capacity span of those points.
+    """
+    cyc = cycling["cycle"].to_numpy()
+    cycles = np.unique(cyc[~pd.isna(cyc)]).astype(int)
+    idx = {c: i for i, c in enumerate(cycles)}
+    n = cycles.size
+    volts = cycling["voltage_v"].to_numpy(float)
+    step = cycling["step_type"].astype(str).to_numpy()
+    out = {"cycle": cycles}
+    for kind, col in (("charge", "charge_capacity_ah"), ("discharge", "discharge_capacity_ah")):
+        q = cycling[col].to_numpy(float)
+        cap = pd.Series(q).groupby(cyc).max().reindex(cycles).to_numpy(float)
+        out[col] = cap
+        c, area, qq, same = _cycle_integrals(cyc, q, volts, step == kind)
+        pos = np.array([idx[int(x)] for x in c[1:]], dtype=int) if c.size > 1 else np.zeros(0, int)
+        num = np.bincount(pos, weights=area, minlength=n)
+        lo = np.full(n, np.inf)
+        hi = np.full(n, -np.inf)
+        if c.size:
+            ci = np.array([idx[int(x)] for x in c], dtype=int)
+            np.minimum.at(lo, ci, qq)
+            np.maximum.at(hi, ci, qq)
+        span = hi - lo
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"mean_{kind}_voltage_v"] = np.where(span > 0, num / span, np.nan)
+    frame = pd.DataFrame(out)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["coulombic_efficiency"] = np.where(
+            frame["charge_capacity_ah"] > 0,
+            frame["discharge_capacity_ah"] / frame["charge_capacity_ah"],
+            np.nan,
         )
-        out.append(
-            {
-                "cycle": int(cyc),
-                "charge_capacity_ah": q_ch,
-                "discharge_capacity_ah": q_dis,
-                "coulombic_efficiency": q_dis / q_ch if q_ch > 0 else float("nan"),
-                "mean_charge_voltage_v": v_ch,
-                "mean_discharge_voltage_v": v_dis,
-                "voltage_gap_v": v_ch - v_dis,
-            }
-        )
-    return pd.DataFrame(out, columns=list(PER_CYCLE_COLUMNS))
+    frame["voltage_gap_v"] = frame["mean_charge_voltage_v"] - frame["mean_discharge_voltage_v"]
+    return frame[list(PER_CYCLE_COLUMNS)]
 
 
 def retention(cycles: pd.DataFrame, n_cycle: int, ref_cycle: int = 3) -> float:

@@ -21,6 +21,8 @@ min_max                spectrum  (x - min(x)) / (max(x) - min(x)) per spectrum (
 z_score                feature   (X - mean) / std per column, fitted on the training spectra
                                  (auto-scaling)
 sqrt                   element   sqrt(X) (variance stabilisation of Poisson counts)
+log                    element   log(X + eps) (multiplicative yield variation -> additive; eps
+                                 default 1e-6, about one count in a TIC-normalised spectrum)
 poisson                both      X_ij / sqrt(g_i h_j), g_i = mean of row i (the "mean image" value),
                                  h_j = fitted column mean (the mean spectrum): Keenan & Kotula,
                                  Surf. Interface Anal. 36 (2004) 203, recommended for PCA of counts
@@ -90,6 +92,13 @@ STRATEGIES: dict[str, Strategy] = {
         ),
         Strategy("z_score", "feature", True, (), "(x - mean) / std per feature (auto-scaling)"),
         Strategy("sqrt", "element", False, (), "square root (Poisson variance stabilisation)"),
+        Strategy(
+            "log",
+            "element",
+            False,
+            ("eps",),
+            "log(x + eps): multiplicative (matrix, spot) variation becomes additive",
+        ),
         Strategy(
             "poisson",
             "both",
@@ -251,6 +260,11 @@ class SpectralNormalizer(TransformerMixin, BaseEstimator):
             return _safe_div(A - lo, A.max(axis=1, keepdims=True) - lo)
         if s == "sqrt":
             return np.sqrt(np.clip(A, 0.0, None))
+        if s == "log":
+            eps = float(p.get("eps", 1e-6))
+            if eps <= 0:
+                raise ValueError("log needs eps > 0")
+            return np.log(np.clip(A, 0.0, None) + eps)
         # stateful strategies
         if not hasattr(self, "scale_"):
             raise ValueError(f"strategy {s!r} must be fitted before transform")

@@ -408,7 +408,10 @@ def spectra_arrays(
     if isinstance(spectra, SpectraArrays):
         return spectra
     if isinstance(spectra, pa.Table):
-        col = spectra.column(id_column).combine_chunks()
+        col = spectra.column(id_column)
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        col = col.combine_chunks()
         if not pa.types.is_dictionary(col.type):
             col = col.dictionary_encode()
         codes = col.indices.to_numpy(zero_copy_only=False).astype(np.int64)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from . import cycling_common as cc
 from .base import ReaderError
 from .cycling_common import (
     cycles_from_one,
@@ -57,6 +58,25 @@ DEVICE_CODES: dict[int, str] = {5: "VMP3", 16: "SP-300", 27: "SP-240"}
 
 _VOLTAGE = ("Ewe/V", "<Ewe>/V")
 _CURRENT = ("I/mA", "<I>/mA")
+_CHARGE = ("dq/mA.h", "(Q-Qo)/mA.h", "(Q-Qo)/C")
+_CYCLE = ("cycle number", "half cycle")
+_SMALL_INTS = ("mode", "ox/red", "Ns", "half cycle", "cycle number")
+_IMPEDANCE = ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm")
+
+
+def needed_columns(titles: list[str]) -> dict[str, str]:
+    """The EC-Lab columns the mapping uses, among ``titles``, with the numpy type to read
+    them as (small integer flags as float32: exact, and half the memory)."""
+    have = set(titles)
+    if "freq/Hz" in have:
+        names = [*_IMPEDANCE, "time/s", "cycle number"]
+    else:
+        names = ["time/s", "mode", "ox/red", "Ns", "Temperature/°C"]
+        for group in (_VOLTAGE, _CURRENT, _CHARGE, _CYCLE):
+            first = next((c for c in group if c in have), None)
+            if first:
+                names.append(first)
+    return {c: ("float32" if c in _SMALL_INTS else "float64") for c in names if c in have}
 
 
 def _diff0(x: np.ndarray) -> np.ndarray:
@@ -135,7 +155,10 @@ def _cycling(
     v = cols[vname]
     mode = cols.get("mode")
     dq, dq_source = charge_increments(cols)
-    dt = np.diff(t, prepend=t[0]) if t.size else t
+    dt = np.empty_like(t)
+    if t.size:
+        dt[0] = 0.0
+        np.subtract(t[1:], t[:-1], out=dt[1:])
     iname = next((c for c in _CURRENT if c in cols), None)
     open_circuit = False
     if iname is not None:
@@ -153,9 +176,10 @@ def _cycling(
         raise ReaderError(
             path, "no current and no charge column in a file with current-controlled rows"
         )
-    if dq is None:
+    if dq is None and not open_circuit:
         dq = i_ma * dt / 3600.0
         dq_source = f"{iname or 'current'} * dt"
+    del dt
 
     if "cycle number" in cols:
         cycle = cycles_from_one(cols["cycle number"])
@@ -167,28 +191,34 @@ def _cycling(
         cycle = np.ones(t.size, dtype=np.int32)
         cycle_source = "none (one cycle)"
     step = (
-        (np.rint(cols["Ns"]).astype(np.int64) + 1)
+        (np.rint(cols["Ns"]).astype(np.int32) + 1)
         if "Ns" in cols
-        else np.ones(t.size, dtype=np.int64)
+        else np.ones(t.size, dtype=np.int32)
     )
 
-    i_a = i_ma * 1e-3
+    i_a = i_ma * 1e-3 if not open_circuit else i_ma
     if open_circuit:
-        step_type = np.full(t.size, "ocv", dtype=object)
+        step_type = np.full(t.size, cc.OCV, dtype=np.int8)
     elif mode is not None:
-        m = np.rint(mode).astype(np.int64)
-        pot = "other" if technique in SWEEP_TECHNIQUES else "cv"
+        m = np.rint(mode).astype(np.int8)
+        pot = cc.OTHER if technique in SWEEP_TECHNIQUES else cc.CV
         if "ox/red" in cols:  # EC-Lab's own direction flag: 1 oxidation (charge), 0 reduction
-            galv = np.where(np.rint(cols["ox/red"]) == 1, "charge", "discharge")
+            galv = np.where(cols["ox/red"] == 1, cc.CHARGE, cc.DISCHARGE)
         else:
-            galv = np.where(i_a > 0, "charge", np.where(i_a < 0, "discharge", "rest"))
-        step_type = np.where(
-            m == 3, "rest", np.where(m == 2, pot, np.where(m == 1, galv, "other"))
-        ).astype(object)
+            galv = np.where(i_a > 0, cc.CHARGE, np.where(i_a < 0, cc.DISCHARGE, cc.REST))
+        step_type = np.select([m == 3, m == 2, m == 1], [cc.REST, pot, galv], cc.OTHER).astype(
+            np.int8
+        )
+        del m, galv
     else:
         step_type = step_types_from_current(i_a, segments(step, cycle))
 
-    qc, qd, ec, ed = split_increments(dq * 1e-3, v, cycle)
+    if open_circuit:  # nothing flows: one shared zero column for all four counters
+        qc = qd = ec = ed = i_a
+        dq_source = "none (open circuit)"
+    else:
+        qc, qd, ec, ed = split_increments(np.multiply(dq, 1e-3), v, cycle)
+    del dq
     temp = cols.get("Temperature/°C")
     table = cycling_table(
         time_s=t,

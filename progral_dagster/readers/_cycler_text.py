@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .base import ReaderError
@@ -72,6 +74,9 @@ def last_line_complete(buf: pa.Buffer, start: int, delimiter: bytes, n_fields: i
     return size
 
 
+_SHORT_LINE = 160  # bytes
+
+
 def read_body(
     path: Path,
     buf: pa.Buffer,
@@ -92,25 +97,73 @@ def read_body(
     Errors become :class:`ReaderError` with the file line number where pyarrow reports one.
     """
     body = buf[start:end]
+    read_options = pacsv.ReadOptions(column_names=names, block_size=1 << 20)
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char)
+    convert_options = pacsv.ConvertOptions(
+        column_types=types or {},
+        include_columns=include,
+        decimal_point="," if decimal_comma else ".",
+        null_values=null_values if null_values is not None else [""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    first_nl = body[: min(len(body), 1 << 16)].to_pybytes().find(b"\n")
+    line_len = first_nl + 1 if first_nl >= 0 else len(body)
     try:
-        return pacsv.read_csv(
+        if line_len <= _SHORT_LINE:
+            # Short rows: the whole-file parser (all cores) holds about the body size while it
+            # converts, which is less than the decoded table (about 100 bytes a row) here.
+            return pacsv.read_csv(
+                pa.BufferReader(body),
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+        # Long rows of which few columns are used: the streaming reader converts block by
+        # block, so peak memory stays near the size of the columns kept.
+        stream = pacsv.open_csv(
             pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types or {},
-                include_columns=include,
-                decimal_point="," if decimal_comma else ".",
-                null_values=null_values if null_values is not None else [""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
         )
+        return pa.Table.from_batches(list(stream), schema=stream.schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         msg = str(exc).split("\n")[0]
         m = re.search(r"[Rr]ow #?(\d+)", msg)
         where = f"line {int(m.group(1)) + first_line - 1}" if m else None
+        if where is None:
+            where = _locate_bad_value(body, names, msg, delimiter, quote_char, first_line)
         raise ReaderError(path, f"malformed data row: {msg}", where) from None
+
+
+def _locate_bad_value(body, names, msg, delimiter, quote_char, first_line) -> str | None:
+    """Line of the first cell pyarrow could not convert (its message names column and value)."""
+    m = re.search(r"column #(\d+).*invalid value '(.*)'", msg)
+    if not m or int(m.group(1)) >= len(names):
+        return None
+    name, value = names[int(m.group(1))], m.group(2)
+    try:
+        t = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string()}, include_columns=[name]
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    hits = pc.index(t.column(name), value).as_py()
+    return f"line {hits + first_line}" if hits is not None and hits >= 0 else None
+
+
+def column_numpy(col: pa.ChunkedArray | pa.Array, dtype=None) -> np.ndarray:
+    """A (chunked) pyarrow column as one numpy array; nulls become NaN. Combining the chunks
+    first is an order of magnitude faster than ChunkedArray.to_numpy."""
+    a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    out = a.to_numpy(zero_copy_only=False)
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def split_fixed_width(line: str, width: int = 20) -> tuple[str, list[str]]:

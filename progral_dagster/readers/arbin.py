@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _cycler_xlsx as xl
-from ._cycler_text import header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, as_paths, guarded
 from .cycling_common import (
     counter_per_cycle,
@@ -287,7 +287,7 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
         first_line=2,
         quote_char='"',
     )
-    cols = {c: table.column(t).to_numpy(zero_copy_only=False) for c, t in wanted.items()}
+    cols = {c: column_numpy(table.column(t)) for c, t in wanted.items()}
     cols = {c: np.asarray(v, dtype=np.float64) for c, v in cols.items()}
     out, meta = to_cycling(cols, units, path)
     clock = table.column(found["clock"]).to_pylist()[:1] if "clock" in found else None

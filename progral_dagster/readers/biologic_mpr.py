@@ -196,8 +196,10 @@ def record_dtype(ids: list[int], path: Path) -> tuple[np.dtype, list[tuple[int, 
     return np.dtype(fields), columns
 
 
-def data_columns(data: bytes, mod: dict, path: Path) -> dict[str, np.ndarray]:
-    """EC-Lab columns of the data module as float64 arrays, keyed by their .mpt titles."""
+def data_layout(
+    data: bytes, mod: dict, path: Path
+) -> tuple[int, int, np.dtype, list[tuple[int, str]]]:
+    """(number of points, offset of the first record, record dtype, (id, title) per column)."""
     start, length, version = mod["start"], mod["length"], mod["version"]
     content = memoryview(data)[start : start + length]
     if length < 6:
@@ -219,23 +221,31 @@ def data_columns(data: bytes, mod: dict, path: Path) -> dict[str, np.ndarray]:
         )
     ids = list(struct.unpack_from(f"<{ncols}H", content, ids_at))
     dtype, columns = record_dtype(ids, path)
-    need = first + npts * dtype.itemsize
-    if need > length:
+    if first + npts * dtype.itemsize > length:
         raise ReaderError(
             path, f"data module holds {length - first} bytes of records, {npts} points need "
             f"{npts * dtype.itemsize} (truncated or unknown layout)", f"byte {start}",
         )  # fmt: skip
-    rec = np.frombuffer(data, dtype=dtype, count=npts, offset=start + first)
+    return npts, start + first, dtype, columns
+
+
+def data_columns(data: bytes, mod: dict, path: Path, select=None) -> dict[str, np.ndarray]:
+    """EC-Lab columns of the data module, keyed by their .mpt titles: all of them as float64,
+    or, with ``select`` (titles -> {title: numpy type}), only the selected ones."""
+    npts, offset, dtype, columns = data_layout(data, mod, path)
+    titles = list(dict.fromkeys(t for _, t in columns))
+    only = select(titles) if select is not None else dict.fromkeys(titles, "float64")
+    rec = np.frombuffer(data, dtype=dtype, count=npts, offset=offset)
     cols: dict[str, np.ndarray] = {}
     for cid, title in columns:
-        if title in cols:
+        if title in cols or title not in only:
             continue
         if cid in FLAG_BITS:
             mask = FLAG_BITS[cid][1]
             shift = (mask & -mask).bit_length() - 1
-            cols[title] = ((rec["_flags"] & mask) >> shift).astype(np.float64)
+            cols[title] = ((rec["_flags"] & mask) >> shift).astype(only[title])
         else:
-            cols[title] = rec[f"c{cid}"].astype(np.float64)
+            cols[title] = rec[f"c{cid}"].astype(only[title])
     return cols
 
 
@@ -292,7 +302,8 @@ def read(paths) -> Measurement:
     by_name = {m["short"]: m for m in mods}
     if "VMP data" not in by_name:
         raise ReaderError(path, "no 'VMP data' module (file holds settings only)")
-    cols = data_columns(data, by_name["VMP data"], path)
+    all_titles = list(dict.fromkeys(t for _, t in data_layout(data, by_name["VMP data"], path)[3]))
+    cols = data_columns(data, by_name["VMP data"], path, bl.needed_columns)
 
     settings: dict = {}
     if "VMP Set" in by_name:
@@ -320,7 +331,7 @@ def read(paths) -> Measurement:
         "modules": [
             {k: m[k] for k in ("short", "long", "version", "date", "length")} for m in mods
         ],
-        "columns": list(cols),
+        "columns": all_titles,
         "n_points": table.num_rows,
         "settings": {k: v for k, v in settings.items() if k != "technique_id"},
         **mapping,

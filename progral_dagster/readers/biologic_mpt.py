@@ -42,7 +42,14 @@ import numpy as np
 import pyarrow as pa
 
 from . import _cycler_biologic as bl
-from ._cycler_text import header_lines, last_line_complete, map_file, read_body, split_fixed_width
+from ._cycler_text import (
+    column_numpy,
+    header_lines,
+    last_line_complete,
+    map_file,
+    read_body,
+    split_fixed_width,
+)
 from .base import Measurement, ReaderError, guarded
 
 FORMATS = ("biologic-mpt",)
@@ -50,12 +57,6 @@ READER_VERSION = "1"
 _MAGIC = (b"EC-Lab ASCII FILE", b"BT-Lab ASCII FILE")
 _NB = re.compile(r"Nb header lines\s*:\s*(\d+)")
 _MAX_HEADER = 10000
-# The columns the cycling/impedance mapping can use; only these are converted.
-_USED = {
-    "mode", "ox/red", "time/s", "Ewe/V", "<Ewe>/V", "I/mA", "<I>/mA", "dq/mA.h", "(Q-Qo)/mA.h",
-    "(Q-Qo)/C", "cycle number", "half cycle", "Ns", "Temperature/°C", "freq/Hz",
-    "Re(Z)/Ohm", "-Im(Z)/Ohm",
-}  # fmt: skip
 
 
 def sniff(path: Path, head: bytes) -> str | None:
@@ -205,11 +206,14 @@ def read(paths) -> Measurement:
             path,
             "absolute-time export (dates in time/s) is not supported: export with elapsed time",
         )
-    used = [c for c in titles if c in _USED]
+    # only the columns the mapping uses are converted
+    needed = bl.needed_columns(titles)
+    used = list(needed)
     table = read_body(
         path, buf, start, end, names,
         delimiter="\t", decimal_comma=decimal_comma,
-        types={c: pa.float64() for c in used}, include=used, first_line=nb + 1,
+        types={c: pa.from_numpy_dtype(np.dtype(t)) for c, t in needed.items()}, include=used,
+        first_line=nb + 1,
     )  # fmt: skip
     if table.num_rows == 0:
         raise ReaderError(path, "no data rows after the header", f"line {nb + 1}")
@@ -218,7 +222,8 @@ def read(paths) -> Measurement:
         col = table.column(c)
         if col.null_count:
             raise ReaderError(path, f"empty value in column {c!r} (truncated or damaged file?)")
-        cols[c] = col.to_numpy()
+        cols[c] = column_numpy(col)
+    del table, col
 
     hdr = meta["header"]
     tname = meta["technique_name"]
@@ -259,21 +264,3 @@ def read(paths) -> Measurement:
         tables=tables,
         paths=[str(path)],
     )
-
-
-def raw_columns(path: Path) -> dict[str, np.ndarray]:
-    """Every numeric column of an .mpt as float64 arrays (for checks and tools, not the lake)."""
-    buf = map_file(path)
-    first, _ = header_lines(buf, 2, path)
-    nb = int(_NB.search(first[1]).group(1))
-    lines, start = header_lines(buf, nb, path)
-    titles = [t for t in lines[nb - 1].split("\t")]
-    while titles and not titles[-1].strip():
-        titles.pop()
-    probe = buf[start : start + 65536].to_pybytes().split(b"\n", 1)[0]
-    end = last_line_complete(buf, start, b"\t", len(titles))
-    table = read_body(
-        path, buf, start, end, titles, delimiter="\t", decimal_comma=b"," in probe,
-        types={c: pa.float64() for c in titles}, first_line=nb + 1,
-    )  # fmt: skip
-    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in titles}

@@ -29,6 +29,9 @@ from ..warehouse.schemas import reader_schema
 from .base import ReaderError
 
 STEP_TYPES: tuple[str, ...] = ("rest", "charge", "discharge", "cv", "ocv", "impedance", "other")
+# Step types travel as int8 codes (index into STEP_TYPES) until the table is built: an object
+# array of strings per row costs more memory than the whole decoded table.
+REST, CHARGE, DISCHARGE, CV, OCV, IMPEDANCE, OTHER = (np.int8(i) for i in range(len(STEP_TYPES)))
 
 # Multiply a value in the key unit to get the lake unit (A, Ah, Wh, V, s).
 UNIT_FACTORS: dict[str, float] = {
@@ -118,6 +121,14 @@ def _group_index(cycle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, group
 
 
+def _cycle_bounds(cycle: np.ndarray) -> np.ndarray:
+    """Row offsets where cycles start, with the row count appended."""
+    c = np.asarray(cycle)
+    if c.size == 0:
+        return np.zeros(1, dtype=np.int64)
+    return np.r_[0, np.flatnonzero(c[1:] != c[:-1]) + 1, c.size]
+
+
 def counter_increments(raw: np.ndarray, resets: np.ndarray | None = None) -> np.ndarray:
     """Per-row increments of a cycler's running counter (capacity or energy).
 
@@ -154,15 +165,25 @@ def counter_per_cycle(
     return accumulate_per_cycle(counter_increments(raw, resets), cycle)
 
 
-def accumulate_per_cycle(increment: np.ndarray, cycle: np.ndarray) -> np.ndarray:
-    """Running sum of ``increment`` that restarts from zero at each cycle start."""
+def accumulate_per_cycle(
+    increment: np.ndarray, cycle: np.ndarray, *, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Running sum of ``increment`` that restarts from zero at each cycle start.
+
+    ``out`` may be ``increment`` itself (a float64 array) to sum in place.
+    """
     inc = np.asarray(increment, dtype=np.float64)
-    if inc.size == 0:
-        return inc.copy()
-    starts, group = _group_index(np.asarray(cycle))
-    total = np.cumsum(inc)
-    before = total[starts] - inc[starts]
-    return total - before[group]
+    total = np.cumsum(inc, out=out)
+    bounds = _cycle_bounds(cycle)
+    if 2 < bounds.size <= 2000:
+        # the running total at the end of each previous cycle, removed cycle by cycle in place
+        ends = total[bounds[1:-1] - 1].copy()
+        for k in range(1, bounds.size - 1):
+            total[bounds[k] : bounds[k + 1]] -= ends[k - 1]
+    elif bounds.size > 2:
+        base = np.r_[0.0, total[bounds[1:-1] - 1]]
+        total -= np.repeat(base, np.diff(bounds))
+    return total
 
 
 def split_increments(
@@ -179,42 +200,60 @@ def split_increments(
     charge_ah, discharge_ah, charge_wh, discharge_wh : each counting from zero in each cycle
     """
     dq = np.asarray(dq_ah, dtype=np.float64)
-    v = np.asarray(voltage_v, dtype=np.float64)
-    pos = np.where(dq > 0, dq, 0.0)
-    neg = np.where(dq < 0, -dq, 0.0)
-    e = np.abs(v * dq)
-    return (
-        accumulate_per_cycle(pos, cycle),
-        accumulate_per_cycle(neg, cycle),
-        accumulate_per_cycle(np.where(dq > 0, e, 0.0), cycle),
-        accumulate_per_cycle(np.where(dq < 0, e, 0.0), cycle),
-    )
+    av = np.abs(np.asarray(voltage_v, dtype=np.float64))
+    qc = np.maximum(dq, 0.0)
+    ec = np.multiply(qc, av)
+    qd = np.minimum(dq, 0.0)
+    np.negative(qd, out=qd)
+    ed = np.multiply(qd, av, out=av)
+    for a in (qc, qd, ec, ed):
+        accumulate_per_cycle(a, cycle, out=a)
+    return qc, qd, ec, ed
+
+
+def step_codes(names) -> np.ndarray:
+    """int8 codes of step-type names (see :data:`STEP_TYPES`)."""
+    arr = np.asarray(names)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int8)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int8)
+    uniq, inv = np.unique(arr.astype(str), return_inverse=True)
+    unknown = [u for u in uniq.tolist() if u not in STEP_TYPES]
+    if unknown:
+        raise ValueError(f"unknown step types {unknown}")
+    lut = np.array([STEP_TYPES.index(u) for u in uniq.tolist()], dtype=np.int8)
+    return lut[inv.reshape(-1)]
+
+
+def step_type_names(codes: np.ndarray) -> np.ndarray:
+    """Names of int8 step-type codes (object array)."""
+    return np.array(STEP_TYPES, dtype=object)[np.asarray(codes, dtype=np.int64)]
 
 
 def step_types_from_current(
     current_a: np.ndarray, segment: np.ndarray | None = None, *, rest_fraction: float = 1e-4
 ) -> np.ndarray:
-    """``rest`` / ``charge`` / ``discharge`` from the current, decided per segment.
+    """``rest`` / ``charge`` / ``discharge`` codes from the current, decided per segment.
 
     A segment (a step, when ``segment`` is given; else each row) whose largest |current| is
     below ``rest_fraction`` of the file's largest |current| (or exactly zero) is a rest; else
     the sign of its mean current decides. Cyclers that record the step kind (constant voltage,
-    OCV, impedance) should map it themselves; this is the fallback.
+    OCV, impedance) should map it themselves; this is the fallback. Returns int8 codes
+    (:func:`step_type_names` gives the names).
     """
     i = np.asarray(current_a, dtype=np.float64)
     n = i.size
-    out = np.empty(n, dtype=object)
     if n == 0:
-        return out
+        return np.zeros(0, dtype=np.int8)
     seg = np.arange(n) if segment is None else np.asarray(segment)
     starts, group = _group_index(seg)
     imax = float(np.nanmax(np.abs(i))) if np.any(np.isfinite(i)) else 0.0
     eps = max(imax * rest_fraction, 1e-15)
     absmax = np.maximum.reduceat(np.nan_to_num(np.abs(i)), starts)
     means = np.add.reduceat(np.nan_to_num(i), starts) / np.diff(np.r_[starts, n])
-    kinds = np.where(absmax <= eps, "rest", np.where(means > 0, "charge", "discharge"))
-    out[:] = kinds[group]
-    return out
+    kinds = np.where(absmax <= eps, REST, np.where(means > 0, CHARGE, DISCHARGE)).astype(np.int8)
+    return kinds[group]
 
 
 def record_numbers(n: int, raw: np.ndarray | None = None) -> np.ndarray:
@@ -259,10 +298,12 @@ def cycling_table(
     cyc = np.asarray(cycle)
     if n and int(cyc.min()) < 1:
         raise ReaderError(path, "internal: cycle numbers below 1 after normalisation")
-    st = np.asarray(step_type, dtype=object)
-    unknown = set(np.unique(st.astype(str))) - set(STEP_TYPES) if n else set()
-    if unknown:
-        raise ReaderError(path, f"internal: unknown step types {sorted(unknown)}")
+    try:
+        codes = step_codes(step_type)
+    except ValueError as exc:
+        raise ReaderError(path, f"internal: {exc}") from None
+    if codes.shape != (n,) or (n and (codes.min() < 0 or codes.max() >= len(STEP_TYPES))):
+        raise ReaderError(path, "internal: step type codes out of range or of the wrong length")
     t = np.asarray(time_s, dtype=np.float64)
     v = np.asarray(voltage_v, dtype=np.float64)
     if n and (not np.all(np.isfinite(t)) or not np.all(np.isfinite(v))):
@@ -275,9 +316,11 @@ def cycling_table(
         temp = pa.array(ta, type=pa.float64(), mask=~np.isfinite(ta))
     cols = {
         "record": pa.array(record_numbers(n, record), type=pa.int64()),
-        "cycle": pa.array(cyc.astype(np.int32), type=pa.int32()),
-        "step": pa.array(np.asarray(step).astype(np.int32), type=pa.int32()),
-        "step_type": pa.array(st.tolist() if n else [], type=pa.string()),
+        "cycle": pa.array(np.asarray(cyc, dtype=np.int32), type=pa.int32()),
+        "step": pa.array(np.asarray(step, dtype=np.int32), type=pa.int32()),
+        "step_type": pa.DictionaryArray.from_arrays(
+            pa.array(codes, type=pa.int8()), pa.array(STEP_TYPES)
+        ).cast(pa.string()),
         "time_s": _f64("time_s", t, n, path),
         "voltage_v": _f64("voltage_v", v, n, path),
         "current_a": _f64("current_a", current_a, n, path),

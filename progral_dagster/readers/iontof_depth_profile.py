@@ -37,6 +37,7 @@ TSV, so this reader parses the three header lines itself and gives the body to `
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 
@@ -64,9 +65,7 @@ _LEADING = {
 def sniff(path: Path, head: bytes) -> str | None:
     if not head.startswith(b"#"):
         return None
-    if b"\n#Data Point" in head or (
-        head.startswith(b"# Profile Smoothing") and b"\n#\t" in head
-    ):
+    if b"\n#Data Point" in head or (head.startswith(b"# Profile Smoothing") and b"\n#\t" in head):
         return "iontof-depth-profile"
     return None
 
@@ -98,9 +97,14 @@ def _parse_mass(text: str, path: Path, col: int) -> float | None:
     if text in ("", "N/A", "n/a"):
         return None
     try:
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
     except ValueError:
-        raise ReaderError(path, f"mass {text!r} of column {col + 1} is not a number", "line 3") from None
+        raise ReaderError(
+            path, f"mass {text!r} of column {col + 1} is not a number", "line 3"
+        ) from None
 
 
 @guarded
@@ -157,7 +161,8 @@ def read(paths) -> Measurement:
         table = pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(
-                column_names=colnames + (["_end"] if trailing else []), use_threads=len(body) > 1 << 20
+                column_names=colnames + (["_end"] if trailing else []),
+                use_threads=len(body) > 1 << 20,
             ),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
             convert_options=pacsv.ConvertOptions(
@@ -169,7 +174,9 @@ def read(paths) -> Measurement:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         msg = str(exc).split("\n")[0]
-        raise ReaderError(path, f"malformed data row: {msg}", _row_position(msg, len(header))) from None
+        raise ReaderError(
+            path, f"malformed data row: {msg}", _row_position(msg, len(header))
+        ) from None
     npts = table.num_rows
     if npts == 0:
         raise ReaderError(path, "no data rows after the header")
@@ -231,15 +238,16 @@ def read(paths) -> Measurement:
         "n_columns": nval,
         "columns": col_meta,
     }
-    for key, label in (("sputter_time_s", "sputter_time_max_s"), ("fluence_ions_cm2", "fluence_max_ions_cm2")):
+    for key, label in (
+        ("sputter_time_s", "sputter_time_max_s"),
+        ("fluence_ions_cm2", "fluence_max_ions_cm2"),
+    ):
         if key in leading:
             arr = table.column(colnames[leading[key]]).to_numpy(zero_copy_only=False)
             finite = arr[np.isfinite(arr)]
             meta[label] = float(finite.max()) if finite.size else None
     charges = {p.charge for p in parsed if p.kind in ("species", "group") and p.charge}
-    if len(charges) == 1 or (charges and all(c > 0 for c in charges)) or (
-        charges and all(c < 0 for c in charges)
-    ):
+    if charges and (all(c > 0 for c in charges) or all(c < 0 for c in charges)):
         meta["polarity"] = "positive" if next(iter(charges)) > 0 else "negative"
         meta["polarity_source"] = "peak charges"
     elif pol := polarity_from_name(path.name):

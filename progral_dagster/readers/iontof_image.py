@@ -58,6 +58,7 @@ FORMATS = ("iontof-image",)
 READER_VERSION = "1"
 TABLE = "tof_sims_images"
 _MAX_HEADER_LINES = 200
+_NON_SPACE = re.compile(rb"\S")
 _NUM_ROW = re.compile(rb"^\s*-?\d+\s+-?\d+\s+(-?\d+\s+)?[-+0-9.eEinfaINFA]+\s*$")
 _UNIT_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1000.0, "nm": 1e-3}
 _FOV = re.compile(r"^\s*([0-9.eE+-]+)\s*(?:[x×*]\s*([0-9.eE+-]+))?\s*([a-z]+)?\s*$", re.I)
@@ -154,18 +155,21 @@ def _parse_file(path: Path) -> dict:
         pos = end + 1 if end >= 0 else len(data)
         nline += 1
     body = data[pos:]
-    if not body.strip():
+    m = _NON_SPACE.search(body)
+    if m is None:
         raise ReaderError(path, "no pixel rows after the header", f"line {nline + 1}")
-    first = body.lstrip().split(b"\n", 1)[0].split()
+    end = body.find(b"\n", m.start())
+    first = body[m.start() : end if end >= 0 else len(body)].split()
     ncol = len(first)
     if ncol not in (3, 4):
         raise ReaderError(
-            path, f"pixel rows must hold 'x y intensity' or 'x y z value', found {ncol} values",
+            path,
+            f"pixel rows must hold 'x y intensity' or 'x y z value', found {ncol} values",
             f"line {nline + 1}",
         )
     if ncol_title in (3, 4) and ncol_title != ncol:
         raise ReaderError(path, f"column titles name {ncol_title} columns, rows hold {ncol}")
-    values = _parse_numbers(path, body, ncol, nline)
+    idx, values = _parse_numbers(path, body, ncol, nline)
     lk = {k.lower(): k for k in header}
     pixels = None
     if "pixels" in lk:
@@ -183,6 +187,7 @@ def _parse_file(path: Path) -> dict:
         "path": path,
         "header": header,
         "first_line": first_line,
+        "idx": idx,
         "values": values,
         "ncol": ncol,
         "pixels": pixels,
@@ -194,24 +199,26 @@ def _parse_file(path: Path) -> dict:
     }
 
 
-def _parse_numbers(path: Path, body: bytes, ncol: int, nline: int) -> np.ndarray:
+def _parse_numbers(
+    path: Path, body: bytes, ncol: int, nline: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Pixel index columns (x, y[, z]) as int32 and the values as float64."""
+    names = [f"c{i}" for i in range(ncol)]
+    types = {n: pa.int32() for n in names[:-1]} | {names[-1]: pa.float64()}
     try:
         t = pacsv.read_csv(
             io.BytesIO(body),
-            read_options=pacsv.ReadOptions(
-                column_names=[f"c{i}" for i in range(ncol)], use_threads=len(body) > 1 << 20
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=" "),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f"c{i}": pa.float64() for i in range(ncol)}, null_values=[""]
-            ),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=len(body) > 1 << 18),
+            parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False),
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""]),
         )
-        if any(t.column(i).null_count for i in range(ncol)):
-            raise pa.ArrowInvalid("empty value")
-        return np.column_stack([t.column(i).to_numpy() for i in range(ncol)])
+        if not any(t.column(i).null_count for i in range(ncol)):
+            cols = [t.column(i).to_numpy() for i in range(ncol)]
+            return cols[:-1], cols[-1]
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
-    # Irregular whitespace: split on any whitespace, line by line for the error position.
+    # Irregular whitespace or fractional indices: split on any whitespace, row by row, so the
+    # error can name the line.
     rows = body.split(b"\n")
     out = np.empty((len(rows), ncol), dtype=np.float64)
     n = 0
@@ -226,43 +233,52 @@ def _parse_numbers(path: Path, body: bytes, ncol: int, nline: int) -> np.ndarray
         try:
             out[n] = [float(v) for v in f]
         except ValueError:
-            raise ReaderError(path, f"not a number in pixel row: {row[:80]!r}", f"line {nline + i + 1}") from None
+            raise ReaderError(
+                path, f"not a number in pixel row: {row[:80]!r}", f"line {nline + i + 1}"
+            ) from None
         n += 1
-    return out[:n]
-
-
-def _grid(f: dict) -> tuple[tuple[int, ...], np.ndarray]:
-    """Shape (z, y, x) or (y, x) and the integer index columns; checks completeness."""
-    path, v = f["path"], f["values"]
-    nd = f["ncol"] - 1
-    idx = v[:, :nd]
-    if not np.all(np.isfinite(idx)) or np.any(idx != np.round(idx)) or np.any(idx < 0):
+    out = out[:n]
+    ix = out[:, :-1]
+    if not np.all(np.isfinite(ix)) or np.any(ix != np.round(ix)) or np.any(np.abs(ix) > 2**31 - 1):
         raise ReaderError(path, "pixel indices must be integers from 0")
-    idx = idx.astype(np.int64)
+    return [ix[:, k].astype(np.int32) for k in range(ncol - 1)], out[:, -1].copy()
+
+
+def _grid(f: dict) -> tuple[int, ...]:
+    """Shape (z, y, x) or (y, x) of a member; checks that every pixel occurs exactly once."""
+    path, idx = f["path"], f["idx"]
+    nd = len(idx)
+    if any(len(c) and int(c.min()) < 0 for c in idx):
+        raise ReaderError(path, "pixel indices must be integers from 0")
     if f["pixels"] is not None:
         if len(f["pixels"]) != nd:
-            raise ReaderError(
-                path, f"header says {len(f['pixels'])}D pixels but rows are {nd}D"
-            )
+            raise ReaderError(path, f"header says {len(f['pixels'])}D pixels but rows are {nd}D")
         dims = f["pixels"]
     else:
-        dims = tuple(int(idx[:, k].max()) + 1 for k in range(nd))
+        dims = tuple(int(c.max()) + 1 for c in idx)
     total = int(np.prod(dims, dtype=np.float64))
-    if len(v) != total:
+    if len(idx[0]) != total:
         raise ReaderError(
-            path, f"{len(v)} pixel rows for a {' x '.join(map(str, dims))} grid ({total} pixels)"
+            path,
+            f"{len(idx[0])} pixel rows for a {' x '.join(map(str, dims))} grid ({total} pixels)",
         )
-    for k in range(nd):
-        if idx[:, k].max() >= dims[k]:
-            raise ReaderError(path, f"pixel index {'xyz'[k]} = {idx[:, k].max()} outside the grid")
-    flat = idx[:, 0].copy()
+    for k, c in enumerate(idx):
+        if int(c.max()) >= dims[k]:
+            raise ReaderError(path, f"pixel index {'xyz'[k]} = {c.max()} outside the grid")
+    flat = idx[0].astype(np.int64)
     stride = 1
     for k in range(1, nd):
         stride *= dims[k - 1]
-        flat += idx[:, k] * stride
-    if np.bincount(flat, minlength=total).max() != 1:
+        flat += idx[k].astype(np.int64) * stride
+    # the usual order (x fastest) needs no counting
+    if not np.array_equal(flat, np.arange(total)) and np.bincount(flat, minlength=total).max() != 1:
         raise ReaderError(path, "a pixel occurs more than once (and another is missing)")
-    return tuple(reversed(dims)), idx
+    return tuple(reversed(dims))
+
+
+def _finite_sum(v: np.ndarray) -> float | None:
+    total = float(np.nansum(v))
+    return total if np.isfinite(total) else None
 
 
 @guarded
@@ -281,9 +297,11 @@ def read(paths) -> Measurement:
         f["number"] = parts[1] if parts else None
     names = {f["measurement"] for f in files}
     if len(names) > 1:
-        raise ReaderError(ps[0], f"files of different measurements in one group: {sorted(map(str, names))}")
-    shape0 = grids[0][0]
-    for f, (shape, _) in zip(files, grids, strict=True):
+        raise ReaderError(
+            ps[0], f"files of different measurements in one group: {sorted(map(str, names))}"
+        )
+    shape0 = grids[0]
+    for f, shape in zip(files, grids, strict=True):
         if shape != shape0:
             raise ReaderError(
                 f["path"], f"image grid {shape} differs from {shape0} of {files[0]['path'].name}"
@@ -294,27 +312,33 @@ def read(paths) -> Measurement:
     seen: dict[str, Path] = {}
     for f in files:
         if f["ion"] in seen:
-            raise ReaderError(f["path"], f"ion {f['ion']!r} occurs twice (also {seen[f['ion']].name})")
+            raise ReaderError(
+                f["path"], f"ion {f['ion']!r} occurs twice (also {seen[f['ion']].name})"
+            )
         seen[f["ion"]] = f["path"]
-    order = sorted(range(len(files)), key=lambda i: (files[i]["number"] is None, files[i]["number"] or 0, i))
+    order = sorted(
+        range(len(files)), key=lambda i: (files[i]["number"] is None, files[i]["number"] or 0, i)
+    )
     files = [files[i] for i in order]
     grids = [grids[i] for i in order]
 
-    npix = len(files[0]["values"])
     nd = len(shape0)
     ions = [f["ion"] for f in files]
-    ion_idx = pa.array(np.repeat(np.arange(len(files)), npix))
-    xs = np.concatenate([g[1][:, 0] for g in grids]).astype(np.int32)
-    ys = np.concatenate([g[1][:, 1] for g in grids]).astype(np.int32)
-    zs = np.concatenate([g[1][:, 2] for g in grids]).astype(np.int32) if nd == 3 else None
-    inten = np.concatenate([f["values"][:, -1] for f in files])
+
+    def chunks(get) -> pa.ChunkedArray:
+        return pa.chunked_array([pa.array(get(f)) for f in files])
+
     table = pa.table(
         {
-            "ion": pa.array(ions, pa.string()).take(ion_idx),
-            "x": pa.array(xs),
-            "y": pa.array(ys),
-            "z": pa.array(zs) if zs is not None else pa.nulls(len(xs), pa.int32()),
-            "intensity": pa.array(inten),
+            "ion": pa.chunked_array(
+                [pa.repeat(pa.scalar(f["ion"], pa.string()), len(f["values"])) for f in files]
+            ),
+            "x": chunks(lambda f: f["idx"][0]),
+            "y": chunks(lambda f: f["idx"][1]),
+            "z": chunks(lambda f: f["idx"][2])
+            if nd == 3
+            else pa.chunked_array([pa.nulls(len(f["values"]), pa.int32()) for f in files]),
+            "intensity": chunks(lambda f: f["values"]),
         }
     )
     fov = next(iter(fovs)) if fovs else None
@@ -327,7 +351,7 @@ def read(paths) -> Measurement:
         "shape": list(shape0),
         "field_of_view_um": list(fov) if fov else None,
         "pixel_size_um": fov[0] / nx if fov else None,
-        "total_counts": {f["ion"]: float(np.nansum(f["values"][:, -1])) for f in files},
+        "total_counts": {f["ion"]: _finite_sum(f["values"]) for f in files},
         "headers": {f["path"].name: f["header"] for f in files},
     }
     if fov and abs(fov[0] / nx - fov[1] / ny) > 1e-9 * max(fov):
@@ -339,7 +363,9 @@ def read(paths) -> Measurement:
         vals = {f[key] for f in files if f[key]}
         if len(vals) == 1:
             v = next(iter(vals))
-            meta[key] = int(v) if key == "scans" and v.isdigit() else v.lower() if key == "polarity" else v
+            meta[key] = (
+                int(v) if key == "scans" and v.isdigit() else v.lower() if key == "polarity" else v
+            )
     return Measurement(
         technique="tof-sims",
         format="iontof-image",

@@ -24,18 +24,18 @@ Metadata: ``n_peaks`` (rows other than the total), ``total_area`` (area of the `
 ``polarity`` from the charges of the assignments (see :mod:`.iontof_markup`).
 
 Why not a library: no library reads this export; it is a TSV with a fixed title line, so the
-body goes to ``pyarrow.csv`` (as strings, since ``-NAN(IND)`` is no number to Arrow) and is
-converted column by column with Arrow compute kernels.
+body goes to ``pyarrow.csv`` with the lake types, after MSVC's special-value spellings
+(``-NAN(IND)``, ``-1.#IND``, ``1.#INF``) are replaced by ``nan``/``inf`` in the raw bytes.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .base import Measurement, ReaderError, guarded
@@ -70,7 +70,11 @@ COLUMNS: dict[str, str] = {
 _STRING_COLS = {"assignment", "description"}
 _INT_COLS = {"no": pa.int32(), "color": pa.int64()}
 _REQUIRED = ("no", "center_mass_u", "lower_mass_u", "upper_mass_u")
-_NAN_IND = r"(?i)^\s*[-+]?nan(\(ind\)|\(snan\)|\(q?nan\))?\s*$"
+_MSVC_SPECIALS = [
+    (sign + word, b"nan")
+    for word in (b"NAN(IND)", b"nan(ind)", b"NAN(SNAN)", b"nan(snan)", b"1.#IND", b"1.#QNAN")
+    for sign in (b"-", b"")
+] + [(b"1.#INF", b"inf")]
 
 
 def _norm(title: str) -> str:
@@ -78,7 +82,10 @@ def _norm(title: str) -> str:
 
 
 def sniff(path: Path, head: bytes) -> str | None:
-    first = head.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf").rstrip(b"\r")
+    head = head.lstrip(b"\xef\xbb\xbf")
+    if not head.startswith(b"No."):
+        return None
+    first = head[:4096].split(b"\n", 1)[0].rstrip(b"\r")
     cols = [_norm(c.decode("latin-1")) for c in first.split(b"\t")]
     if len(cols) >= 2 and cols[0] == "no." and cols[1] == "center mass (u)":
         return "iontof-peak-list"
@@ -108,49 +115,46 @@ def read(paths) -> Measurement:
     body = data[end + 1 :]
     if not body.strip():
         raise ReaderError(path, "no peak rows after the title line", "line 2")
+    # MSVC's "-NAN(IND)" and its older "-1.#IND"/"1.#INF" are no numbers to Arrow
+    for token, repl in _MSVC_SPECIALS:
+        if token in body:
+            body = body.replace(token, repl)
     trailing = body.split(b"\n", 1)[0].rstrip(b"\r").endswith(b"\t")
+    types = {
+        n: pa.string()
+        if n in _STRING_COLS or n.startswith("_extra")
+        else _INT_COLS.get(n, pa.float64())
+        for n in names
+    }
     try:
-        raw = pacsv.read_csv(
+        table = pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names + (["_end"] if trailing else [])),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types=types,
                 null_values=["", "(null)"],
                 strings_can_be_null=True,
-                include_columns=names,
+                include_columns=[n for n in names if not n.startswith("_extra")],
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         msg = str(exc).split("\n")[0]
         m = re.search(r"[Rr]ow #?(\d+)", msg)
+        col = re.search(r"column #?(\d+)", msg)
+        what = (
+            f" in column '{names[int(col.group(1))]}'"
+            if col and int(col.group(1)) < len(names)
+            else ""
+        )
         raise ReaderError(
-            path, f"malformed peak row: {msg}", f"line {int(m.group(1)) + 1}" if m else None
+            path,
+            f"malformed peak row{what}: {msg}",
+            f"line {int(m.group(1)) + 1}" if m else None,
         ) from None
-    cols: dict[str, pa.ChunkedArray] = {}
-    for name in names:
-        if name.startswith("_extra"):
-            continue
-        col = raw.column(name)
-        if name in _STRING_COLS:
-            cols[name] = col
-            continue
-        # MSVC writes an indeterminate NaN as "-NAN(IND)": make every NaN spelling "nan".
-        col = pc.replace_substring_regex(col, _NAN_IND, "nan")
-        typ = _INT_COLS.get(name, pa.float64())
-        try:
-            if pa.types.is_integer(typ):
-                col = pc.cast(pc.cast(col, pa.float64()), typ)
-            else:
-                col = pc.cast(col, typ)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ReaderError(
-                path, f"column {name!r} holds a value that is not a number: {str(exc)[:120]}"
-            ) from None
-        cols[name] = col
+    cols = {n: table.column(n) for n in table.column_names}
     if cols["no"].null_count:
         raise ReaderError(path, "a peak row has no number in column 'No.' (truncated file?)")
-    table = pa.table(cols)
     meta: dict = {"n_rows": table.num_rows}
     if extra:
         meta["extra_columns"] = extra
@@ -159,10 +163,11 @@ def read(paths) -> Measurement:
     total_rows = [i for i, d in enumerate(desc) if d and d.strip().lower() == "total"]
     meta["n_peaks"] = table.num_rows - len(total_rows)
     if total_rows and area:
-        meta["total_area"] = area[total_rows[0]]
+        a = area[total_rows[0]]
+        meta["total_area"] = a if a is not None and math.isfinite(a) else None
     if "assignment" in cols:
         charges = {
-            parse_peak_name(a).charge for a in table.column("assignment").to_pylist() if a
+            parse_peak_name(a).charge for a in table.column("assignment").unique().to_pylist() if a
         } - {None}
         if charges and all(c > 0 for c in charges):
             meta["polarity"] = "positive"

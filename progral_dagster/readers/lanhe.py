@@ -31,6 +31,9 @@ import numpy as np
 from . import _cycler_xlsx as xl
 from .base import Measurement, ReaderError, guarded
 from .cycling_common import (
+    CHARGE,
+    DISCHARGE,
+    REST,
     accumulate_per_cycle,
     counter_increments,
     cycles_from_one,
@@ -210,13 +213,11 @@ def read(paths) -> Measurement:
             [str(s).strip().upper()[:1] if s is not None else "" for s in cols[found["state"]]],
             dtype=object,
         )
-        step_type = np.where(
-            state == "C",
-            "charge",
-            np.where(state == "D", "discharge", np.where(state == "R", "rest", step_type)),
-        ).astype(object)
-    is_c = step_type == "charge"
-    is_d = step_type == "discharge"
+        step_type = np.select(
+            [state == "C", state == "D", state == "R"], [CHARGE, DISCHARGE, REST], step_type
+        ).astype(np.int8)
+    is_c = step_type == CHARGE
+    is_d = step_type == DISCHARGE
 
     def booked(canon: str, mask: np.ndarray) -> np.ndarray:
         if canon not in found:

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._cycler_text import header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, guarded
 from .cycling_common import (
     accumulate_per_cycle,
@@ -48,6 +48,7 @@ from .cycling_common import (
     cycles_from_one,
     cycling_table,
     impedance_table,
+    step_codes,
 )
 
 FORMATS = ("maccor-text", "maccor-impedance")
@@ -111,7 +112,7 @@ def _parse_daytime(col: pa.ChunkedArray) -> np.ndarray:
         a = pc.struct_field(parts, name)
         if name == "s":
             a = pc.replace_substring(a, ",", ".")
-        return pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False)
+        return column_numpy(pc.cast(a, pa.float64()))
 
     return f("d") * 86400.0 + f("h") * 3600.0 + f("m") * 60.0 + f("s")
 
@@ -166,7 +167,7 @@ def _wallclock_seconds(col: pa.ChunkedArray) -> np.ndarray | None:
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        return pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        return column_numpy(pc.cast(ts, pa.int64()), np.float64)
     return None
 
 
@@ -260,7 +261,7 @@ def read(paths) -> Measurement:
 
     def num(key: str) -> np.ndarray | None:
         c = col[key]
-        return table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) if c else None
+        return column_numpy(table.column(c), np.float64) if c else None
 
     tt = _parse_daytime(table.column(col["test_time"])) if daytime else num("test_time")
     clock = _wallclock_seconds(table.column(col["wallclock"])) if col["wallclock"] else None
@@ -270,7 +271,8 @@ def read(paths) -> Measurement:
     state = np.asarray(
         pc.utf8_trim_whitespace(table.column(col["state"])).to_pylist(), dtype=object
     )
-    step_type = np.array([STATE_TYPES.get(s, "other") for s in state], dtype=object)
+    uniq, inv = np.unique(state.astype(str), return_inverse=True)
+    step_type = step_codes([STATE_TYPES.get(s, "other") for s in uniq.tolist()])[inv.reshape(-1)]
     is_c = state == "C"
     is_d = state == "D"
     amps = num("current")
@@ -376,7 +378,7 @@ def _read_impedance(path: Path, buf: pa.Buffer) -> Measurement:
             raise ReaderError(path, f"empty value in column {c!r} (damaged file?)")
 
     def a(c):
-        return table.column(c).to_numpy(zero_copy_only=False)
+        return column_numpy(table.column(c))
 
     out = impedance_table(
         frequency_hz=a("Freq(Hz)"),

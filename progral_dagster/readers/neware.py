@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from .base import Measurement, ReaderError, guarded
-from .cycling_common import counter_per_cycle, cycles_from_one, cycling_table
+from .cycling_common import counter_per_cycle, cycles_from_one, cycling_table, step_codes
 
 FORMATS = ("neware-nda", "neware-ndax")
 READER_VERSION = "1"
 _NDAX_MEMBERS = (b"data.ndc", b"Step.xml", b"TestInfo.xml", b"VersionInfo.xml", b"EditStep.xml")
 
-# NewareNDA Status -> step_type
+# NewareNDA Status -> step_type (statuses not listed, e.g. SIM or Pulse, are "other")
 STATUS_TYPES: dict[str, str] = {
     "CC_Chg": "charge",
     "CCCV_Chg": "charge",
@@ -236,7 +236,7 @@ def read(paths) -> Measurement:
 
     status = df["Status"].astype(str).to_numpy()
     uniq, inv = np.unique(status, return_inverse=True)
-    step_type = np.array([STATUS_TYPES.get(s, "other") for s in uniq], dtype=object)[inv]
+    step_type = step_codes([STATUS_TYPES.get(s, "other") for s in uniq])[inv.reshape(-1)]
 
     def counter(col: str) -> np.ndarray:
         return counter_per_cycle(df[col].to_numpy(np.float64) * 1e-3, cycle, resets=run)

@@ -28,13 +28,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._cycler_text import header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, guarded
 from .cycling_common import (
     counter_per_cycle,
     cycles_from_one,
     cycling_table,
     segments,
+    step_codes,
     step_types_from_current,
     unit_factor,
 )
@@ -82,7 +83,7 @@ def _hms(col: pa.ChunkedArray) -> np.ndarray:
         raise ValueError("Total Time not in the 'hh:mm:ss.xxx' form")
 
     def f(name):
-        return pc.cast(pc.struct_field(parts, name), pa.float64()).to_numpy(zero_copy_only=False)
+        return column_numpy(pc.cast(pc.struct_field(parts, name), pa.float64()))
 
     return f("h") * 3600.0 + f("m") * 60.0 + f("s")
 
@@ -180,7 +181,7 @@ def read(paths) -> Measurement:
 
     def num(key: str) -> np.ndarray | None:
         c = col[key]
-        return table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) if c else None
+        return column_numpy(table.column(c), np.float64) if c else None
 
     def factor(key: str, default: str) -> float:
         u = _unit(col[key]) if col[key] else None
@@ -206,8 +207,10 @@ def read(paths) -> Measurement:
     if chg.any() and dis.any() and current[chg].mean() < 0 < current[dis].mean():
         current = -current
         flipped = True
-    by_current = step_types_from_current(current, seg)
-    step_type = np.where(named == None, by_current, named).astype(object)  # noqa: E711 - elementwise
+    step_type = step_types_from_current(current, seg)
+    has_name = np.array([x is not None for x in named], dtype=bool)
+    if has_name.any():
+        step_type[has_name] = step_codes(named[has_name])
 
     def counter(key: str, default: str) -> np.ndarray:
         raw = num(key)

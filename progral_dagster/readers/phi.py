@@ -114,6 +114,8 @@ def _regions(path: Path, meta: dict) -> list[dict]:
             }
         except (IndexError, ValueError):
             raise ReaderError(path, f"cannot read the region definition {line[:80]!r}") from None
+        if not all(np.isfinite(reg[k]) for k in ("step_ev", "start_ev", "end_ev", "dwell_s")):
+            raise ReaderError(path, f"region {reg['name']}: energies or dwell time not finite")
         if reg["points"] < 1:
             raise ReaderError(path, f"region {reg['name']} has {reg['points']} points")
         last = reg["start_ev"] + reg["step_ev"] * (reg["points"] - 1)
@@ -162,7 +164,9 @@ def _descriptors(path: Path, bin_: memoryview, base: int) -> list[dict]:
             "offset": slots[20],
         }
         if d["dtype"] is None:
-            raise ReaderError(path, f"data block {k + 1}: unknown sample type {dkey!r}", f"byte {base + off + 72}")
+            raise ReaderError(
+                path, f"data block {k + 1}: unknown sample type {dkey!r}", f"byte {base + off + 72}"
+            )
         item = np.dtype(d["dtype"]).itemsize
         if d["n1"] < 1 or d["n2"] < 1 or d["nbytes"] != d["n1"] * d["n2"] * item:
             raise ReaderError(
@@ -195,6 +199,11 @@ def _work_function(meta: dict) -> float | None:
         return None
 
 
+def _finite_list(a: np.ndarray) -> list[float | None]:
+    """JSON-safe list: non-finite values become None."""
+    return [float(v) if np.isfinite(v) else None for v in a]
+
+
 @guarded
 def read(paths) -> Measurement:
     path = Path(paths if not isinstance(paths, (list, tuple)) else paths[0])
@@ -209,7 +218,9 @@ def read(paths) -> Measurement:
     spectra = [d for d in descs if d["region"] > 0]
     summaries = [d for d in descs if d["region"] <= 0]
     if len(spectra) != len(regions):
-        raise ReaderError(path, f"{len(regions)} regions in the header, {len(spectra)} spectra in the data")
+        raise ReaderError(
+            path, f"{len(regions)} regions in the header, {len(spectra)} spectra in the data"
+        )
 
     def array(d: dict) -> np.ndarray:
         return np.frombuffer(bin_, dtype=d["dtype"], count=d["n1"] * d["n2"], offset=d["offset"])
@@ -218,7 +229,12 @@ def read(paths) -> Measurement:
     times = None
     areas = None
     for d in summaries:
-        if d["axis1"] == "cyc" and d["axis2"] == "reg" and d["n1"] == ncyc and d["n2"] == len(regions):
+        if (
+            d["axis1"] == "cyc"
+            and d["axis2"] == "reg"
+            and d["n1"] == ncyc
+            and d["n2"] == len(regions)
+        ):
             vals = array(d).astype(np.float64).reshape(d["n2"], d["n1"])
             if d["unit"].strip() == "s":
                 times = vals
@@ -232,10 +248,13 @@ def read(paths) -> Measurement:
     for bi, d in enumerate(spectra):
         reg = by_region.get(d["region"])
         if reg is None:
-            raise ReaderError(path, f"data block {d['number']} refers to region {d['region']}, not in the header")
+            raise ReaderError(
+                path, f"data block {d['number']} refers to region {d['region']}, not in the header"
+            )
         if d["n1"] != reg["points"]:
             raise ReaderError(
-                path, f"region {reg['name']}: header says {reg['points']} points, data has {d['n1']}"
+                path,
+                f"region {reg['name']}: header says {reg['points']} points, data has {d['n1']}",
             )
         if d["n2"] != ncyc:
             raise ReaderError(path, f"region {reg['name']}: {d['n2']} cycles, first region {ncyc}")
@@ -249,7 +268,7 @@ def read(paths) -> Measurement:
         cols["cycle"].append(np.repeat(np.arange(1, nc + 1, dtype=np.int32), n))
         ri = sorted(by_region).index(d["region"])
         t = times[ri] if times is not None else np.full(nc, np.nan)
-        cols["time"].append(np.repeat(t, n))
+        cols["time"].append(np.repeat(t + 0.0, n))  # + 0.0: no negative zero
         names.append(reg["name"])
         region_idx.append(np.full(n * nc, bi))
     be = np.concatenate(cols["be"])
@@ -258,8 +277,16 @@ def read(paths) -> Measurement:
     table = pa.table(
         {
             "block": pa.array(np.concatenate(cols["block"])),
-            "region": pa.array(names, pa.string()).take(pa.array(np.concatenate(region_idx))),
-            "cycle": pa.array(np.concatenate(cols["cycle"])) if is_pro else pa.nulls(nrows, pa.int32()),
+            "region": pa.chunked_array(
+                [
+                    pa.repeat(pa.scalar(nm, pa.string()), len(ix))
+                    for nm, ix in zip(names, region_idx, strict=True)
+                ],
+                pa.string(),
+            ),
+            "cycle": pa.array(np.concatenate(cols["cycle"]))
+            if is_pro
+            else pa.nulls(nrows, pa.int32()),
             "sputter_time_s": pa.array(np.concatenate(cols["time"]), from_pandas=True)
             if is_pro
             else pa.nulls(nrows, pa.float64()),
@@ -280,9 +307,11 @@ def read(paths) -> Measurement:
         work_function_ev=phi,
     )
     if is_pro:
-        out_meta["sputter_times_s"] = times[0].tolist() if times is not None else None
+        out_meta["sputter_times_s"] = _finite_list(times[0] + 0.0) if times is not None else None
         if areas is not None:
-            out_meta["profile_areas"] = {r["name"]: areas[i].tolist() for i, r in enumerate(regions)}
+            out_meta["profile_areas"] = {
+                r["name"]: _finite_list(areas[i]) for i, r in enumerate(regions)
+            }
     return Measurement(
         technique="xps",
         format="phi-pro" if is_pro else "phi-spe",

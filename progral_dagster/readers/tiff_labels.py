@@ -91,17 +91,22 @@ def _voxel_size(tif, page, ndim: int) -> tuple[float, ...] | None:
 
 
 def _fractions(arr: np.ndarray) -> tuple[list[int], list[float]]:
-    n = arr.size
-    if arr.dtype in (np.uint8, np.int8, np.bool_):
-        counts = np.bincount(arr.reshape(-1).view(np.uint8), minlength=256)
-        vals = np.nonzero(counts)[0]
-        if arr.dtype == np.int8:
-            vals_signed = vals.astype(np.int16)
-            vals_signed[vals_signed > 127] -= 256
-            order = np.argsort(vals_signed)
-            return vals_signed[order].tolist(), (counts[vals][order] / n).tolist()
-        return vals.tolist(), (counts[vals] / n).tolist()
-    vals, counts = np.unique(arr, return_counts=True)
+    """Sorted distinct labels and their voxel fractions.
+
+    Label images hold a few labels: find candidates on a subsample and count each with a
+    vectorised comparison (several times faster than ``np.bincount``, which first widens
+    every voxel to int64); if the candidates miss a label, count everything.
+    """
+    flat = arr.reshape(-1)
+    n = flat.size
+    if n == 0:
+        return [], []
+    cand = np.unique(flat[:: max(1, n // 65536)])
+    if len(cand) <= 16:
+        counts = [int(np.count_nonzero(flat == v)) for v in cand]
+        if sum(counts) == n:
+            return [int(v) for v in cand], [c / n for c in counts]
+    vals, counts = np.unique(flat, return_counts=True)
     return [int(v) for v in vals], (counts / n).tolist()
 
 
@@ -118,33 +123,45 @@ def read(paths) -> Measurement:
             shapes = {s.shape for s in tif.series}
             if len(shapes) > 1:
                 raise ReaderError(
-                    path, f"TIFF holds {len(tif.series)} image series of different shapes "
-                    f"{sorted(shapes)}: not one label image"
+                    path,
+                    f"TIFF holds {len(tif.series)} image series of different shapes "
+                    f"{sorted(shapes)}: not one label image",
                 )
         series = tif.series[0]
         page = series.pages[0] if series.pages else tif.pages[0]
         dtype = np.dtype(series.dtype)
         if dtype.kind == "f":
-            raise ReaderError(path, f"floating-point samples ({dtype}): a grey-scale or probability image, not labels")
+            raise ReaderError(
+                path,
+                f"floating-point samples ({dtype}): a grey-scale or probability image, not labels",
+            )
         if dtype.kind not in "uib":
             raise ReaderError(path, f"samples of type {dtype} are not integer labels")
         if getattr(page, "samplesperpixel", 1) > 1:
-            raise ReaderError(path, f"{page.samplesperpixel} samples per pixel (colour image), not labels")
+            raise ReaderError(
+                path, f"{page.samplesperpixel} samples per pixel (colour image), not labels"
+            )
         shape = tuple(int(s) for s in series.shape if s != 1) or (1, 1)
         if len(shape) not in (2, 3):
-            raise ReaderError(path, f"image of shape {series.shape}: expected 2D (y, x) or 3D (z, y, x)")
+            raise ReaderError(
+                path, f"image of shape {series.shape}: expected 2D (y, x) or 3D (z, y, x)"
+            )
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         compressed = int(getattr(page, "compression", 1)) != 1
         limit = min(size * (_MAX_EXPANSION if compressed else 1) + 4096, _MAX_BYTES)
         if nbytes > limit:
             raise ReaderError(
-                path, f"header states {nbytes} bytes of image data, more than this {size}-byte file can hold"
+                path,
+                f"header states {nbytes} bytes of image data, more than this {size}-byte file can hold",
             )
         arr = series.asarray().reshape(shape)
         voxel = _voxel_size(tif, page, len(shape))
     labels, fractions = _fractions(arr)
     if len(labels) > MAX_LABELS:
-        raise ReaderError(path, f"{len(labels)} distinct values: a grey-scale image, not labels (at most {MAX_LABELS})")
+        raise ReaderError(
+            path,
+            f"{len(labels)} distinct values: a grey-scale image, not labels (at most {MAX_LABELS})",
+        )
     meta: dict = {
         "dtype": str(arr.dtype),
         "n_labels": len(labels),

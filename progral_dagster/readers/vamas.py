@@ -197,7 +197,10 @@ def _read_header(c: _Cursor) -> dict:
         h["n_y_coordinates"] = c.int("number of discrete y coordinates")
     n = c.count("number of experimental variables", 2)
     h["experimental_variables"] = [
-        {"label": c.text("experimental variable label"), "unit": c.text("experimental variable unit")}
+        {
+            "label": c.text("experimental variable label"),
+            "unit": c.text("experimental variable unit"),
+        }
         for _ in range(n)
     ]
     n = c.int("parameter inclusion/exclusion count", -40, 40)
@@ -205,7 +208,8 @@ def _read_header(c: _Cursor) -> dict:
     # n > 0: only the listed parameters appear in blocks after the first; n < 0: all but them.
     h["include"] = [((k + 1) in listed) if n > 0 else ((k + 1) not in listed) for k in range(40)]
     h["manually_entered_items"] = [
-        c.int("manually entered item", 0) for _ in range(c.count("number of manually entered items"))
+        c.int("manually entered item", 0)
+        for _ in range(c.count("number of manually entered items"))
     ]
     n_exp_future = c.count("number of future upgrade experiment entries")
     h["n_future_block_entries"] = c.count("number of future upgrade block entries")
@@ -221,26 +225,45 @@ def _read_block(c: _Cursor, h: dict, first: dict | None) -> dict:
     b: dict = {"line": c.i + 1}
 
     def p(k: int, key: str, fn):
-        b[key] = fn() if inc[k] else first[key]
+        if inc[k]:
+            b[key] = fn()
+        elif key in first:
+            b[key] = first[key]
+        else:
+            raise c.err(f"block parameter {k + 1} ({key}) is excluded but the first block has none")
 
     b["block_identifier"] = c.text("block identifier")
     b["sample_identifier"] = c.text("sample identifier")
     for k, key in enumerate(("year", "month", "day", "hour", "minute", "second")):
         p(k, key, lambda key=key: c.int(key, -(10**9)))
     p(6, "hours_ahead_of_gmt", lambda: c.float("hours ahead of GMT"))
-    p(7, "comment", lambda: [s.rstrip() for s in c.take(c.count("number of block comment lines"), "block comment")])
+    p(
+        7,
+        "comment",
+        lambda: [
+            s.rstrip() for s in c.take(c.count("number of block comment lines"), "block comment")
+        ],
+    )
     p(8, "technique", lambda: c.text("technique"))
     tech = b["technique"].upper()
     if mode in ("MAP", "MAPDP"):
         p(9, "xy", lambda: [c.float("x coordinate"), c.float("y coordinate")])
-    p(10, "experimental_variable_values", lambda: [c.float("experimental variable value") for _ in h["experimental_variables"]])
+    p(
+        10,
+        "experimental_variable_values",
+        lambda: [c.float("experimental variable value") for _ in h["experimental_variables"]],
+    )
     p(11, "source_label", lambda: c.text("analysis source label"))
     if mode in _DEPTH_MODES or tech in _SIMS_FAMILY:
-        p(12, "sputtering_ion", lambda: {
-            "atomic_number": c.float("sputtering ion atomic number"),
-            "n_atoms": c.float("number of atoms in sputtering particle"),
-            "charge": c.float("sputtering ion charge"),
-        })
+        p(
+            12,
+            "sputtering_ion",
+            lambda: {
+                "atomic_number": c.float("sputtering ion atomic number"),
+                "n_atoms": c.float("number of atoms in sputtering particle"),
+                "charge": c.float("sputtering ion charge"),
+            },
+        )
     p(13, "source_energy_ev", lambda: c.float("analysis source characteristic energy"))
     p(14, "source_strength", lambda: c.float("analysis source strength"))
     p(15, "source_beam_width", lambda: [c.float("beam width x"), c.float("beam width y")])
@@ -260,45 +283,79 @@ def _read_block(c: _Cursor, h: dict, first: dict | None) -> dict:
     p(26, "analysis_width", lambda: [c.float("analysis width x"), c.float("analysis width y")])
     p(27, "take_off", lambda: [c.float("take-off polar angle"), c.float("take-off azimuth")])
     p(28, "species", lambda: c.text("species label"))
-    p(29, "transition", lambda: [c.text("transition or charge state label"), c.float("charge of detected particle")])
+    p(
+        29,
+        "transition",
+        lambda: [
+            c.text("transition or charge state label"),
+            c.float("charge of detected particle"),
+        ],
+    )
     if h["scan_mode"] == "REGULAR":
-        p(30, "abscissa", lambda: {
-            "label": c.text("abscissa label"),
-            "unit": c.text("abscissa units"),
-            "start": c.float("abscissa start"),
-            "step": c.float("abscissa increment"),
-        })
-    p(31, "corresponding_variables", lambda: [
-        {"label": c.text("corresponding variable label"), "unit": c.text("corresponding variable units")}
-        for _ in range(c.count("number of corresponding variables", 2))
-    ])
+        p(
+            30,
+            "abscissa",
+            lambda: {
+                "label": c.text("abscissa label"),
+                "unit": c.text("abscissa units"),
+                "start": c.float("abscissa start"),
+                "step": c.float("abscissa increment"),
+            },
+        )
+    p(
+        31,
+        "corresponding_variables",
+        lambda: [
+            {
+                "label": c.text("corresponding variable label"),
+                "unit": c.text("corresponding variable units"),
+            }
+            for _ in range(c.count("number of corresponding variables", 2))
+        ],
+    )
     p(32, "signal_mode", lambda: c.text("signal mode"))
     p(33, "collection_time_s", lambda: c.float("signal collection time"))
     p(34, "n_scans", lambda: c.int("number of scans", -(10**9)))
     p(35, "time_correction_s", lambda: c.float("signal time correction"))
     if tech in _SPUTTER_SOURCE_TECHS and mode in _DEPTH_MODES:
-        p(36, "sputter_source", lambda: {
-            "energy": c.float("sputtering source energy"),
-            "current": c.float("sputtering source beam current"),
-            "width": [c.float("sputtering width x"), c.float("sputtering width y")],
-            "polar_angle": c.float("sputtering polar angle"),
-            "azimuth": c.float("sputtering azimuth"),
-            "mode": c.text("sputtering mode"),
-        })
+        p(
+            36,
+            "sputter_source",
+            lambda: {
+                "energy": c.float("sputtering source energy"),
+                "current": c.float("sputtering source beam current"),
+                "width": [c.float("sputtering width x"), c.float("sputtering width y")],
+                "polar_angle": c.float("sputtering polar angle"),
+                "azimuth": c.float("sputtering azimuth"),
+                "mode": c.text("sputtering mode"),
+            },
+        )
     p(37, "sample_tilt", lambda: [c.float("sample normal tilt"), c.float("sample tilt azimuth")])
     p(38, "sample_rotation", lambda: c.float("sample rotation"))
-    p(39, "additional_parameters", lambda: [
-        {"label": c.text("parameter label"), "unit": c.text("parameter units"), "value": c.float("parameter value")}
-        for _ in range(c.count("number of additional numerical parameters", 3))
-    ])
+    p(
+        39,
+        "additional_parameters",
+        lambda: [
+            {
+                "label": c.text("parameter label"),
+                "unit": c.text("parameter units"),
+                "value": c.float("parameter value"),
+            }
+            for _ in range(c.count("number of additional numerical parameters", 3))
+        ],
+    )
     b["future_entries"] = c.take(h["n_future_block_entries"], "future upgrade block entries")
     ncorr = len(b["corresponding_variables"])
     if ncorr == 0:
         raise c.err("block has no corresponding variables", c.i - 1)
     nvals = c.count("number of ordinate values")
     if nvals % ncorr:
-        raise c.err(f"{nvals} ordinate values do not divide among {ncorr} corresponding variables", c.i - 1)
-    b["ordinate_ranges"] = [[c.float("minimum ordinate"), c.float("maximum ordinate")] for _ in range(ncorr)]
+        raise c.err(
+            f"{nvals} ordinate values do not divide among {ncorr} corresponding variables", c.i - 1
+        )
+    b["ordinate_ranges"] = [
+        [c.float("minimum ordinate"), c.float("maximum ordinate")] for _ in range(ncorr)
+    ]
     start = c.i
     raw = c.take(nvals, "ordinate values")
     b["values"] = _to_floats(c, raw, start).reshape(-1, ncorr) if nvals else np.empty((0, ncorr))
@@ -317,7 +374,9 @@ def _to_floats(c: _Cursor, raw: list[str], start: int) -> np.ndarray:
             try:
                 float(s)
             except ValueError:
-                raise c.err(f"ordinate value {s.strip()[:60]!r} is not a number", start + k) from None
+                raise c.err(
+                    f"ordinate value {s.strip()[:60]!r} is not a number", start + k
+                ) from None
         raise
 
 
@@ -370,10 +429,21 @@ def _casa_rows(block_index: int, b: dict, to_be) -> list[dict]:
             if to_be is not None and vals[0] is not None and vals[1] is not None:
                 params["binding_ev"] = [to_be(vals[0]), to_be(vals[1])]
             rows.append(
-                dict(block=block_index, region=region, kind="region", name=region,
-                     lineshape=None, background=strings[1] if len(strings) > 1 else None,
-                     start_ev=vals[0], end_ev=vals[1], position_ev=None, fwhm_ev=None,
-                     area=None, rsf=vals[2], parameters=json.dumps(params))
+                dict(
+                    block=block_index,
+                    region=region,
+                    kind="region",
+                    name=region,
+                    lineshape=None,
+                    background=strings[1] if len(strings) > 1 else None,
+                    start_ev=vals[0],
+                    end_ev=vals[1],
+                    position_ev=None,
+                    fwhm_ev=None,
+                    area=None,
+                    rsf=vals[2],
+                    parameters=json.dumps(params),
+                )
             )
         else:
             kw = _casa_params(toks[2:])
@@ -383,12 +453,21 @@ def _casa_rows(block_index: int, b: dict, to_be) -> list[dict]:
             if to_be is not None and pos is not None:
                 params["position_binding_ev"] = to_be(pos)
             rows.append(
-                dict(block=block_index, region=region, kind="component",
-                     name=strings[0] if strings else None,
-                     lineshape=strings[1] if len(strings) > 1 else None, background=None,
-                     start_ev=None, end_ev=None, position_ev=pos,
-                     fwhm_ev=first.get("MFWHM", first.get("FWHM")), area=first.get("Area"),
-                     rsf=first.get("RSF"), parameters=json.dumps(params))
+                dict(
+                    block=block_index,
+                    region=region,
+                    kind="component",
+                    name=strings[0] if strings else None,
+                    lineshape=strings[1] if len(strings) > 1 else None,
+                    background=None,
+                    start_ev=None,
+                    end_ev=None,
+                    position_ev=pos,
+                    fwhm_ev=first.get("MFWHM", first.get("FWHM")),
+                    area=first.get("Area"),
+                    rsf=first.get("RSF"),
+                    parameters=json.dumps(params),
+                )
             )
     return rows
 
@@ -406,10 +485,19 @@ def _energy_kind(label: str) -> str | None:
 
 _CASA_SCHEMA = pa.schema(
     [
-        ("block", pa.int32()), ("region", pa.string()), ("kind", pa.string()), ("name", pa.string()),
-        ("lineshape", pa.string()), ("background", pa.string()), ("start_ev", pa.float64()),
-        ("end_ev", pa.float64()), ("position_ev", pa.float64()), ("fwhm_ev", pa.float64()),
-        ("area", pa.float64()), ("rsf", pa.float64()), ("parameters", pa.string()),
+        ("block", pa.int32()),
+        ("region", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("lineshape", pa.string()),
+        ("background", pa.string()),
+        ("start_ev", pa.float64()),
+        ("end_ev", pa.float64()),
+        ("position_ev", pa.float64()),
+        ("fwhm_ev", pa.float64()),
+        ("area", pa.float64()),
+        ("rsf", pa.float64()),
+        ("parameters", pa.string()),
     ]
 )
 
@@ -453,14 +541,17 @@ def read(paths) -> Measurement:
         if h["scan_mode"] == "REGULAR":
             ab = b["abscissa"]
             if ab["start"] is None or ab["step"] is None:
-                raise ReaderError(path, f"block {bi + 1}: abscissa start/increment unknown", f"line {b['line']}")
+                raise ReaderError(
+                    path, f"block {bi + 1}: abscissa start/increment unknown", f"line {b['line']}"
+                )
             x = ab["start"] + ab["step"] * np.arange(n)
             y = vals[:, 0]
             ylab = corr[0]
         else:
             if len(corr) < 2:
                 raise ReaderError(
-                    path, f"block {bi + 1}: IRREGULAR scan needs the abscissa and an ordinate variable",
+                    path,
+                    f"block {bi + 1}: IRREGULAR scan needs the abscissa and an ordinate variable",
                     f"line {b['line']}",
                 )
             ab = {"label": corr[0]["label"], "unit": corr[0]["unit"], "start": None, "step": None}
@@ -482,22 +573,32 @@ def read(paths) -> Measurement:
 
         mb = {k: v for k, v in b.items() if k not in ("comment",)}
         mb.update(
-            index=bi, n_points=int(n), ordinate_label=ylab["label"], ordinate_unit=ylab["unit"],
-            comment=b["comment"], energy_axis=kind,
+            index=bi,
+            n_points=int(n),
+            ordinate_label=ylab["label"],
+            ordinate_unit=ylab["unit"],
+            comment=b["comment"],
+            energy_axis=kind,
         )
         meta_blocks.append(mb)
         if lake_tech is None:
             raise UnsupportedFormat(
-                path, f"block {bi + 1}: technique {b['technique']!r} is not stored in the lake "
-                "(supported: XPS, UPS, AES, ELS and SIMS-family techniques)", f"line {b['line']}",
+                path,
+                f"block {bi + 1}: technique {b['technique']!r} is not stored in the lake "
+                "(supported: XPS, UPS, AES, ELS and SIMS-family techniques)",
+                f"line {b['line']}",
             )
         techniques.append(lake_tech)
         casa.extend(_casa_rows(bi, b, to_be))
-        if tech in _SIMS_FAMILY and re.search(r"mass|m/z|amu|\bu\b", ab["label"] + " " + ab["unit"], re.I):
+        if tech in _SIMS_FAMILY and re.search(
+            r"mass|m/z|amu|\bu\b", ab["label"] + " " + ab["unit"], re.I
+        ):
             sims_parts.append({"mz": x, "intensity": y})
             continue
         if kind is None:
-            skipped.append({"block": bi, "abscissa": ab["label"], "reason": "abscissa is not an energy"})
+            skipped.append(
+                {"block": bi, "abscissa": ab["label"], "reason": "abscissa is not an energy"}
+            )
             continue
         ke = x if kind == "kinetic" else None
         be = x if kind == "binding" else None
@@ -512,7 +613,7 @@ def read(paths) -> Measurement:
         xps_parts.append(
             {
                 "block": np.full(n, bi, np.int32),
-                "region": (b["block_identifier"], n),
+                "region": b["block_identifier"],
                 "cycle": cycles.get(tval) if time_var is not None else None,
                 "sputter_time_s": tval,
                 "point": np.arange(n, dtype=np.int32),
@@ -522,7 +623,9 @@ def read(paths) -> Measurement:
             }
         )
     if not xps_parts and not sims_parts:
-        raise ReaderError(path, "no block has an energy or mass abscissa: " + json.dumps(skipped)[:200])
+        raise ReaderError(
+            path, "no block has an energy or mass abscissa: " + json.dumps(skipped)[:200]
+        )
 
     tables: dict[str, pa.Table] = {}
     if xps_parts:
@@ -552,52 +655,41 @@ def read(paths) -> Measurement:
         format="vamas",
         reader="vamas",
         reader_version=READER_VERSION,
-        instrument=h["instrument_model"] if h["instrument_model"].lower() != "not specified" else None,
-        metadata=_jsonable(meta),
+        instrument=h["instrument_model"]
+        if h["instrument_model"].lower() != "not specified"
+        else None,
+        metadata=meta,
         tables=tables,
         paths=[str(path)],
     )
 
 
 def _xps_table(parts: list[dict]) -> pa.Table:
-    n_total = sum(len(p["point"]) for p in parts)
-
     def cat(key: str, dtype) -> pa.Array:
         chunks = []
         for p in parts:
             n = len(p["point"])
             v = p[key]
-            chunks.append(np.full(n, np.nan if v is None else v, dtype) if v is None or np.isscalar(v) else v)
+            chunks.append(
+                np.full(n, np.nan if v is None else v, dtype) if v is None or np.isscalar(v) else v
+            )
         arr = np.concatenate(chunks) if chunks else np.empty(0, dtype)
         return pa.array(arr, from_pandas=True) if dtype is np.float64 else pa.array(arr)
 
-    regions = [p["region"][0] for p in parts]
-    idx = np.repeat(np.arange(len(parts)), [p["region"][1] for p in parts])
-    cycles = [p["cycle"] for p in parts]
-    cyc_arr = pa.array(cycles, pa.int32()).take(pa.array(idx)) if n_total else pa.array([], pa.int32())
-    times = [p["sputter_time_s"] for p in parts]
+    def per_block(key: str, typ: pa.DataType) -> pa.ChunkedArray:
+        return pa.chunked_array(
+            [pa.repeat(pa.scalar(p[key], typ), len(p["point"])) for p in parts], typ
+        )
+
     return pa.table(
         {
             "block": pa.array(np.concatenate([p["block"] for p in parts])),
-            "region": pa.array(regions, pa.string()).take(pa.array(idx)),
-            "cycle": cyc_arr,
-            "sputter_time_s": pa.array(times, pa.float64()).take(pa.array(idx)),
+            "region": per_block("region", pa.string()),
+            "cycle": per_block("cycle", pa.int32()),
+            "sputter_time_s": per_block("sputter_time_s", pa.float64()),
             "point": pa.array(np.concatenate([p["point"] for p in parts])),
             "binding_energy_ev": cat("binding_energy_ev", np.float64),
             "kinetic_energy_ev": cat("kinetic_energy_ev", np.float64),
             "intensity": pa.array(np.concatenate([p["intensity"] for p in parts])),
         }
     )
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if np.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

@@ -12,9 +12,9 @@ Storage chemistry (documented model; numbers are assumptions shaped after the ci
 - Water partial pressure from the dew point (Magnus formula, hPa):
   ``p_w = 6.112 exp(17.62 Td / (243.12 + Td))``; exposure dose ``D = p_w x t`` (hPa h).
 - Li+/H+ exchange and hydroxide growth (the main mechanism, Faenza et al. 2017; Huang et al.
-  2019): extent ``s = 1 - exp(-sqrt(D / 200 hPa h))`` (diffusion-limited). A -40 degC dew point
-  for 1 h gives s < 0.01 (harmless, in line with Fenske et al. 2024); humid air for days gives
-  s near 1.
+  2019): extent ``s = 1 - exp(-(D / 200 hPa h)^0.75)`` (sub-linear in dose: the reacted layer
+  slows further exchange). A -40 degC dew point for 1 h gives s < 0.01 (harmless, in line with
+  Fenske et al. 2024); humid air for days gives s near 1.
 - Residue formed: ``0.35 s`` (apparent formula units); with CO2 in the atmosphere a share
   ``c = 1 - exp(-t / tau_c)``, ``tau_c = 100 h / (1 + p_w / 5 hPa)``, is carbonated
   (LiOH + CO2 -> Li2CO3, faster when humid); without CO2 it stays LiOH.
@@ -134,7 +134,7 @@ def storage_surface(
     """Surface state after storage (module docstring, "Storage chemistry")."""
     pw = water_pressure_hpa(dew_point_c)
     dose = pw * time_h
-    s = 1.0 - math.exp(-math.sqrt(dose / 200.0))
+    s = 1.0 - math.exp(-((dose / 200.0) ** 0.75))
     formed = 0.35 * s
     if atmosphere.co2:
         c = 1.0 - math.exp(-time_h / (100.0 / (1.0 + pw / 5.0)))
@@ -272,11 +272,14 @@ def simulate_cell(
     q_prev_dis = 0.0
     for k in range(n_cycles):
         ir = current * r_ohm * (1 + 0.6 * k / n_cycles) / 1000.0  # V
-        # rest (Ns 0): after the previous discharge, still half cycle 2k-1
+        # rest (Ns 0) opening loop k: as in EC-Lab, it still belongs to the previous discharge
+        # (half cycle 2k-1, cycle k-1); the cycle number increments at the next charge
         half_rest = max(2 * k - 1, 0)
+        cyc_rest = max(k - 1, 0)
         for j in range(3 if k == 0 else 2):
             v_rest = v_rest + (3.45 - v_rest) * 0.5 if k else 3.40 + 0.01 * j
-            add(0, 300.0 if k or j else 10.0, v_rest, 0.0, q_prev_dis, 0.0, k, half_rest, k, 0.0)
+            dt = 300.0 if k or j else 10.0
+            add(0, dt, v_rest, 0.0, q_prev_dis, 0.0, cyc_rest, half_rest, k, 0.0)
         # charge (Ns 1)
         dur = q_ch[k] / current * 3600.0
         ts = np.linspace(dur / points, dur, points)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .tof_ions import ion_mass, surfacelab_name
-from .tof_spectra import SF, SimulatedSpectrum, channel_to_mz, mz_to_channel
+from .tof_spectra import K0, SF, SimulatedSpectrum, channel_to_mz, mz_to_channel
 
 PEAK_LIST_COLUMNS = (
     "No.",
@@ -103,9 +103,7 @@ def _f2(x: float) -> str:
     return f"{x:.2f}"
 
 
-def _interval(
-    mz0: float, sf: float, k0: float, fwhm_channels: float
-) -> tuple[float, float]:
+def _interval(mz0: float, sf: float, k0: float, fwhm_channels: float) -> tuple[float, float]:
     """Window around a peak: 1.6 effective FWHM below, 2.8 above (peaks tail to long times)."""
     c = mz_to_channel(mz0, sf, k0)
     return float(channel_to_mz(c - 1.6 * fwhm_channels, sf, k0)), float(
@@ -147,7 +145,7 @@ def format_mass_interval_list(ions: Sequence[str], spec: SimulatedSpectrum | Non
         corrected = raw = None
         total_c = total_u = 0.0
         shots = float("nan")
-        sf, k0, r28, binning = SF, -365.0, 5000.0, 20
+        sf, k0, r28, binning = SF, K0, 5000.0, 20
     dose = shots * PRIMARY_IONS_PER_SHOT
     fwhm_t = math.hypot(SF * math.sqrt(28.0) / (2.0 * r28), binning)
 

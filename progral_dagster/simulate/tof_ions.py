@@ -36,12 +36,20 @@ ISOTOPES: dict[str, tuple[tuple[int, float, float], ...]] = {
     "B": ((10, 10.01293695, 0.199), (11, 11.00930536, 0.801)),
     "C": ((12, 12.0, 0.9893), (13, 13.00335483507, 0.0107)),
     "N": ((14, 14.00307400443, 0.99636), (15, 15.00010889888, 0.00364)),
-    "O": ((16, 15.99491461957, 0.99757), (17, 16.99913175650, 0.00038), (18, 17.99915961286, 0.00205)),
+    "O": (
+        (16, 15.99491461957, 0.99757),
+        (17, 16.99913175650, 0.00038),
+        (18, 17.99915961286, 0.00205),
+    ),
     "F": ((19, 18.99840316273, 1.0),),
     "Na": ((23, 22.9897692820, 1.0),),
     "Mg": ((24, 23.985041697, 0.7899), (25, 24.985836976, 0.1000), (26, 25.982592968, 0.1101)),
     "Al": ((27, 26.98153853, 1.0),),
-    "Si": ((28, 27.97692653465, 0.92223), (29, 28.97649466490, 0.04685), (30, 29.973770136, 0.03092)),
+    "Si": (
+        (28, 27.97692653465, 0.92223),
+        (29, 28.97649466490, 0.04685),
+        (30, 29.973770136, 0.03092),
+    ),
     "P": ((31, 30.97376199842, 1.0),),
     "S": (
         (32, 31.9720711744, 0.9499),
@@ -50,7 +58,11 @@ ISOTOPES: dict[str, tuple[tuple[int, float, float], ...]] = {
         (36, 35.96708071, 0.0001),
     ),
     "Cl": ((35, 34.968852682, 0.7576), (37, 36.965902602, 0.2424)),
-    "K": ((39, 38.9637064864, 0.932581), (40, 39.963998166, 0.000117), (41, 40.9618252579, 0.067302)),
+    "K": (
+        (39, 38.9637064864, 0.932581),
+        (40, 39.963998166, 0.000117),
+        (41, 40.9618252579, 0.067302),
+    ),
     "Ca": (
         (40, 39.962590863, 0.96941),
         (42, 41.95861783, 0.00647),
@@ -298,7 +310,9 @@ def _convolve(
 
 
 @lru_cache(maxsize=4096)
-def _pattern(formula: str, min_abundance: float, merge_tol: float) -> tuple[tuple[float, float], ...]:
+def _pattern(
+    formula: str, min_abundance: float, merge_tol: float
+) -> tuple[tuple[float, float], ...]:
     atoms, charge = parse_formula(formula)
     prune = min_abundance * 1e-3
     dist = [(0.0, 1.0)]
@@ -316,9 +330,7 @@ def _pattern(formula: str, min_abundance: float, merge_tol: float) -> tuple[tupl
         else:
             merged.append([m * p, p])
     z = abs(charge) or 1
-    return tuple(
-        ((s / p - charge * ELECTRON_MASS) / z, p) for s, p in merged if p >= min_abundance
-    )
+    return tuple(((s / p - charge * ELECTRON_MASS) / z, p) for s, p in merged if p >= min_abundance)
 
 
 def isotope_pattern(
@@ -346,6 +358,6 @@ def surfacelab_name(formula: str) -> str:
     atoms, charge = parse_formula(formula)
     parts = []
     for el, iso, n in atoms:
-        parts.append(("^%d" % iso if iso is not None else "") + el + ("_%d" % n if n > 1 else ""))
+        parts.append((f"^{iso}" if iso is not None else "") + el + (f"_{n}" if n > 1 else ""))
     sign = "+" if charge > 0 else "-"
     return "".join(parts) + (sign * abs(charge) if charge else "")

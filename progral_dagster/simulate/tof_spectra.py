@@ -62,7 +62,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import special, stats
 
 from .tof_ions import ion_charge, isotope_pattern
 
@@ -166,7 +165,10 @@ class SimulatedSpectrum:
         return int(self.metadata["binning"])
 
     def corrected_counts(self) -> np.ndarray:
-        """Counts after SurfaceLab's dead-time correction (see :func:`deadtime_correct`)."""
+        """Counts after SurfaceLab's dead-time correction (see :func:`deadtime_correct`); the
+        counts themselves when the spectrum was simulated without dead time."""
+        if not self.metadata.get("deadtime", True):
+            return np.asarray(self.counts, dtype=float).copy()
         return deadtime_correct(
             self.counts,
             self.metadata["primary_shots"],
@@ -229,9 +231,7 @@ def mass_axis(
     return centres, channel_to_mz(centres, sf, k0)
 
 
-def deadtime_correct(
-    counts: np.ndarray, primary_shots: float, deadtime_bins: float
-) -> np.ndarray:
+def deadtime_correct(counts: np.ndarray, primary_shots: float, deadtime_bins: float) -> np.ndarray:
     """Dead-time correction as SurfaceLab applies it on export (Stephan et al. 1994, as cited by
     pySPM): ``I = -N ln(1 - I'/N')``, N the primary shots, N' = N less the counts in the
     dead-time window before the bin (``deadtime_bins`` bins, rounded).
@@ -252,6 +252,8 @@ def deadtime_correct(
 
 def _emg_cdf(x: np.ndarray, sigma: float, tau: float) -> np.ndarray:
     """CDF of a Gaussian (sigma) convolved with an exponential (tau), at offsets x."""
+    from scipy import special  # slow to import: only when simulating
+
     u = x / sigma
     lam = sigma / tau
     log_tail = -x / tau + 0.5 * lam * lam + special.log_ndtr(u - lam)
@@ -287,6 +289,8 @@ def _emg_fwhm_factor(tail: float) -> float:
 @lru_cache(maxsize=64)
 def _gamma_nodes(cv: float, k: int) -> tuple[float, ...]:
     """k equal-weight nodes of a mean-1 gamma distribution with relative spread cv."""
+    from scipy import stats  # slow to import; needed once per process
+
     if cv <= 0:
         return (1.0,)
     a = 1.0 / cv**2
@@ -420,10 +424,10 @@ def simulate_spectrum(
     # (tau of the main component): that shift goes into k0; what remains is a small error.
     # Peak FWHM in raw channels, constant in time; the Gaussian core is narrower so that the
     # tailed peak has the requested m/dm.
-    fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power) / _emg_fwhm_factor(float(tail))
+    core_fwhm = SF * np.sqrt(REF_MZ) / (2.0 * resolving_power) / _emg_fwhm_factor(float(tail))
     err = calibration_error_ppm * 1e-6
     sf_cal = sf_true * (1.0 + rng.normal(0.0, err / 2)) if err else sf_true
-    k0_cal = k0_true + tail * fwhm * (1.0 - long_tail_fraction)
+    k0_cal = k0_true + tail * core_fwhm * (1.0 - long_tail_fraction)
     k0_cal += rng.normal(0.0, 1.0) if err else 0.0
 
     # --- ion list with spot variation ------------------------------------------------------
@@ -460,9 +464,10 @@ def simulate_spectrum(
     ncell = n_raw // g
     mu = np.zeros(ncell)
 
-    sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    sigma = core_fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     centres = mz_to_channel(mzs_a, sf_true, k0_true)
-    for frac, tau in ((1.0 - long_tail_fraction, tail * fwhm), (long_tail_fraction, 8.0 * fwhm)):
+    tails = ((1.0 - long_tail_fraction, tail * core_fwhm), (long_tail_fraction, 8.0 * core_fwhm))
+    for frac, tau in tails:
         if frac <= 0:
             continue
         lo = -6.0 * sigma
@@ -471,7 +476,7 @@ def simulate_spectrum(
         first = np.floor((centres + lo) / g).astype(np.int64)
         cells = first[:, None] + np.arange(ncl)[None, :]
         edges = np.concatenate([cells, cells[:, -1:] + 1], axis=1) * g - centres[:, None]
-        cdf = _emg_cdf(edges, sigma, max(tau, 1e-6 * fwhm))
+        cdf = _emg_cdf(edges, sigma, max(tau, 1e-6 * core_fwhm))
         contrib = np.diff(cdf, axis=1) * (amps_a * frac)[:, None]
         ok = (cells >= 0) & (cells < ncell)
         mu += np.bincount(cells[ok], weights=contrib[ok], minlength=ncell)

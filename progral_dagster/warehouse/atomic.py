@@ -24,14 +24,17 @@ def tmp_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path; on success rename it to ``target`` (on error remove it)."""
+def atomic_path(target: Path, *, overwrite: bool = True, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it to ``target`` (on error remove it).
+
+    ``fsync=False`` leaves durability to the caller (a batch syncs once before its commit)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(target)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         if not overwrite and target.exists():
             tmp.unlink()
             return
@@ -42,10 +45,10 @@ def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
-def write_parquet(table: pa.Table, target: Path, **kwargs) -> Path:
+def write_parquet(table: pa.Table, target: Path, *, fsync: bool = True, **kwargs) -> Path:
     """Write a Parquet file atomically (zstd, statistics on)."""
     kwargs.setdefault("compression", "zstd")
-    with atomic_path(target) as tmp:
+    with atomic_path(target, fsync=fsync) as tmp:
         pq.write_table(table, tmp, **kwargs)
     return target
 

@@ -9,7 +9,8 @@ F the flux through a cross-section, L the box length and A its cross-section (vo
     D_rel = D_eff / D_0 = F L / (A dC),    tau = eps / D_rel
 
 with eps the phase's volume fraction. A phase that does not connect the two faces has
-D_rel = 0 and tau = inf.
+D_rel = 0 and tau = inf; clusters that do not touch both faces are dropped before the solve
+(they carry no flux), with scipy's ``ndimage.label`` when installed, else a numpy flood fill.
 
 The solver is our own: the finite-volume Laplacian is applied matrix-free (shifted numpy array
 slices) and solved by conjugate gradients with a Jacobi preconditioner, starting from the
@@ -53,6 +54,41 @@ class TortuosityResult:
             "converged": self.converged,
             "flux_spread": self.flux_spread,
         }
+
+
+def _through_mask(mask: np.ndarray) -> np.ndarray:
+    """Voxels of ``mask`` in face-connected clusters that touch both ends of axis 0.
+
+    Other clusters carry no flux at steady state; dropping them leaves a system in which every
+    cluster is tied to a fixed concentration (positive definite), so conjugate gradients
+    converge. Uses scipy's labelling when installed, else a numpy flood fill from each end.
+    """
+    try:
+        from scipy import ndimage
+    except ImportError:  # numpy only: grow from both faces until nothing changes
+        return _grow(mask, 0) & _grow(mask, -1)
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.zeros_like(mask)
+    through = np.intersect1d(np.unique(labels[0]), np.unique(labels[-1]))
+    through = through[through > 0]
+    return np.isin(labels, through)
+
+
+def _grow(mask: np.ndarray, end: int) -> np.ndarray:
+    """Voxels of ``mask`` face-connected to its slice ``end`` along axis 0 (flood fill)."""
+    reached = np.zeros_like(mask)
+    reached[end] = mask[end]
+    while True:
+        grown = reached.copy()
+        for k in range(mask.ndim):
+            lo, hi = _slab(mask.ndim, k, slice(None, -1)), _slab(mask.ndim, k, slice(1, None))
+            grown[lo] |= reached[hi]
+            grown[hi] |= reached[lo]
+        grown &= mask
+        if np.array_equal(grown, reached):
+            return reached
+        reached = grown
 
 
 def _slab(ndim: int, axis: int, part: slice) -> tuple[slice, ...]:
@@ -133,8 +169,9 @@ def tortuosity(
     c_in, c_out = 0.0, 1.0
     if max_iter is None:
         max_iter = 20 * sum(mask.shape)
-    if eps == 0.0:
-        return TortuosityResult(axis, 0.0, 0.0, math.inf, 0, True, 0.0)
+    mask = _through_mask(mask)
+    if not mask.any():
+        return TortuosityResult(axis, eps, 0.0, math.inf, 0, True, 0.0)
 
     op = _Laplacian(mask, dtype)
     profile = c_in + (c_out - c_in) * (np.arange(n, dtype=dtype) + 0.5) / n
