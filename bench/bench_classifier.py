@@ -4,9 +4,10 @@ peak integration, at 60, 6,000 and 60,000 spectra.
     .venv/bin/python bench/bench_classifier.py [--quick] [--json OUT]
 
 Synthetic feature matrices (32 TIC-normalised peak areas of paired polarities, 5 compounds) are
-enough for throughput. Reference measured in the same run: a bare scikit-learn
-``LogisticRegression`` on the same matrix (no normalisation step); the ratio shows what the
-normalisation steps (and, for the forest, the model) cost on top of it. Peak integration is
+enough for throughput. Reference measured in the same run: scikit-learn's stock
+``make_pipeline(StandardScaler(), LogisticRegression())`` on the same matrix; the ratios (time
+of ours / time of the reference) show what the project's normalisation steps (and, for the
+forest, the model) cost beside it. Peak integration is
 compared with a per-window ``np.trapezoid`` loop over the same spectra (what the vectorised
 kernel replaces).
 """
@@ -42,49 +43,56 @@ def features(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, np.array([f"c{k}" for k in y])
 
 
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def timed(fn, repeat: int = 1) -> float:
+    """Best of ``repeat`` wall times (the machine is shared; the minimum is the least noisy)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
 
 
 def bench_models(sizes: tuple[int, ...], forest_max: int) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     blocks = [list(range(16)), list(range(16, 32))]
     rows = []
     for n in sizes:
         X, y = features(n)
-        ref = LogisticRegression(max_iter=5000)
-        ref_fit = timed(lambda: ref.fit(X, y))  # noqa: B023
-        ref_pred = timed(lambda: ref.predict_proba(X))  # noqa: B023
+        rep = 5 if n <= 6_000 else 1
+        ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+        ref_fit = timed(lambda: ref.fit(X, y), rep)  # noqa: B023
+        ref_pred = timed(lambda: ref.predict_proba(X), rep)  # noqa: B023
         names = ["minmax_logreg", "sqrt_logreg_mix", "log_logreg_mix"]
         if n <= forest_max:
             names.append("random_forest_mix")
         for name in names:
             pipe = make_candidate(name, blocks=blocks)
-            fit = timed(lambda: pipe.fit(X, y))  # noqa: B023
-            pred = timed(lambda: pipe.predict_proba(X))  # noqa: B023
+            fit = timed(lambda: pipe.fit(X, y), rep)  # noqa: B023
+            pred = timed(lambda: pipe.predict_proba(X), rep)  # noqa: B023
             rows.append(
                 {
                     "n_spectra": n,
                     "pipeline": name,
                     "train_spectra_per_s": n / fit,
                     "predict_spectra_per_s": n / pred,
-                    "train_time_vs_bare_logreg": fit / ref_fit,
-                    "predict_time_vs_bare_logreg": pred / ref_pred,
+                    "train_time_vs_reference": fit / ref_fit,
+                    "predict_time_vs_reference": pred / ref_pred,
                 }
             )
             r = rows[-1]
             print(
                 f"{n:>7,} {name:<18} train {r['train_spectra_per_s']:>12,.0f}/s "
-                f"({r['train_time_vs_bare_logreg']:.2f}x bare LR)  predict "
-                f"{r['predict_spectra_per_s']:>12,.0f}/s ({r['predict_time_vs_bare_logreg']:.2f}x)"
+                f"({r['train_time_vs_reference']:.2f}x reference)  predict "
+                f"{r['predict_spectra_per_s']:>12,.0f}/s ({r['predict_time_vs_reference']:.2f}x)"
             )
     return rows
 
 
-def bench_integration(n: int, channels: int = 5_000) -> dict:
+def bench_integration(n: int, channels: int = 800) -> dict:
     rng = np.random.default_rng(1)
     mz = np.linspace(1.0, 200.0, channels)
     Y = rng.poisson(5.0, (n, channels)).astype(float)
@@ -124,6 +132,7 @@ def main() -> None:
     sizes = SIZES[:2] if a.quick else SIZES
     res = {
         "models": bench_models(sizes, forest_max=6_000),
+        # 100,000 spectra x 800 channels = 640 MB of float64 counts
         "integration": bench_integration(10_000 if a.quick else 100_000),
     }
     if a.json:

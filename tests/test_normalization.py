@@ -49,7 +49,11 @@ def test_registry_lists_every_required_strategy():
         # row sums 10 and 8
         ("total_ion_count", {}, [[0.1, 0.3, 0.6], [0.5, 0.0, 0.5]]),
         # given totals (whole-spectrum counts, not the sum of these peaks)
-        ("total_ion_count", {"total": np.array([20.0, 16.0])}, [[0.05, 0.15, 0.3], [0.25, 0, 0.25]]),
+        (
+            "total_ion_count",
+            {"total": np.array([20.0, 16.0])},
+            [[0.05, 0.15, 0.3], [0.25, 0, 0.25]],
+        ),
         # reference c: 6 and 4
         ("reference_peak", {"reference": "c"}, [[1 / 6, 0.5, 1.0], [1.0, 0.0, 1.0]]),
         # a + b: 4 and 4
@@ -193,10 +197,16 @@ def test_surfacelab_normalisation_columns_recomputed_from_areas():
     assert rec["strategy"] == "total_ion_count"
 
     tii = total["Uncorrected Area"] / total["Norm. By Total Ion Intensity"]
-    check(normalize(unc, "total_ion_count", total=np.array([tii]))[0].to_numpy(), "Norm. By Total Ion Intensity")
+    check(
+        normalize(unc, "total_ion_count", total=np.array([tii]))[0].to_numpy(),
+        "Norm. By Total Ion Intensity",
+    )
 
     shots = total["Area"] / total["Norm. By Total Shots"]
-    check(normalize(area, "total_ion_count", total=np.array([shots]))[0].to_numpy(), "Norm. By Total Shots")
+    check(
+        normalize(area, "total_ion_count", total=np.array([shots]))[0].to_numpy(),
+        "Norm. By Total Shots",
+    )
 
     # the same numbers through the reference-peak strategy, with the total row as a column
     with_total = area.assign(total=total["Area"])
@@ -208,7 +218,9 @@ def test_surfacelab_normalisation_columns_recomputed_from_areas():
     t = rd.read(PEAK_LIST).tables["tof_sims_peak_lists"].to_pandas()
     body = t[t["description"].ne("total")]
     tot_area = float(t.loc[t["description"].eq("total"), "area"].iloc[0])
-    got, _ = normalize(body[["area"]].T.reset_index(drop=True), "total_ion_count", total=np.array([tot_area]))
+    got, _ = normalize(
+        body[["area"]].T.reset_index(drop=True), "total_ion_count", total=np.array([tot_area])
+    )
     np.testing.assert_allclose(
         got.to_numpy().ravel(), body["norm_by_corrected_total_ion_intensity"], atol=tol
     )

@@ -264,3 +264,54 @@ def test_peak_areas_long_table_interleaved_rows():
     out = peak_areas(df, iv)
     assert out.index.tolist() == ["a", "b"]
     assert out["x"].tolist() == [2.0, 20.0]
+
+
+def test_spectra_features_from_long_table_known_peaks():
+    """Two spectra per polarity with Gaussian peaks of known counts at exact ion masses: TIC-
+    normalised features equal counts / total; the record travels with the Arrow table."""
+    import json
+
+    from progral_dagster.processing.ion_masses import ion_mass
+    from progral_dagster.processing.spectral_features import FeatureTable, spectra_features
+
+    mz = np.linspace(1.0, 90.0, 200_001)  # 0.000445 u steps
+    peaks = {
+        "p1": ("positive", {"Li+": 9000.0, "Li2OH+": 300.0}),
+        "p2": ("positive", {"Li+": 5000.0, "Li3O+": 700.0}),
+        "n1": ("negative", {"OH-": 4000.0, "CO3-": 800.0}),
+    }
+    frames, meta = [], []
+    for mid, (pol, ions) in peaks.items():
+        y = np.full(mz.size, 0.001)  # flat background
+        for ion, n in ions.items():
+            m = ion_mass(ion)
+            sigma = m / 8000 / 2.355
+            dens = np.exp(-0.5 * ((mz - m) / sigma) ** 2)
+            y += n * dens / dens.sum()  # exactly n counts spread over the bins
+        frames.append(pd.DataFrame({"measurement_id": mid, "mz": mz, "intensity": y}))
+        meta.append({"measurement_id": mid, "polarity": pol, "sample_id": mid, "label": "X"})
+    long = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+    ft = spectra_features(long, pd.DataFrame(meta))
+    assert set(ft) == {"positive", "negative"}
+    pos = ft["positive"]
+    total = {mid: (0.001 * mz.size + sum(p[1].values())) for mid, p in peaks.items()}
+    assert pos.meta.loc["p1", "total"] == pytest.approx(total["p1"], rel=1e-9)
+    # areas within 0.5 % (background inside the window, Gaussian tails outside it)
+    assert pos.X.loc["p1", "Li+"] == pytest.approx(9000 / total["p1"], rel=5e-3)
+    assert pos.X.loc["p1", "Li2OH+"] == pytest.approx(300 / total["p1"], rel=5e-3)
+    assert pos.X.loc["p2", "Li3O+"] == pytest.approx(700 / total["p2"], rel=5e-3)
+    assert pos.X.loc["p2", "Li2OH+"] < 1e-5
+    assert ft["negative"].X.loc["n1", "CO3-"] == pytest.approx(800 / total["n1"], rel=5e-3)
+    assert "OH-" not in pos.X.columns  # each polarity integrates its own ions
+    rec = pos.record
+    assert rec["normalization"]["strategy"] == "total_ion_count"
+    assert rec["features"]["kind"] == "intervals"
+    tbl = pos.to_arrow()
+    json.loads(tbl.schema.metadata[b"progral.features"])
+    back = FeatureTable.from_arrow(tbl)
+    pd.testing.assert_frame_equal(back.X, pos.X, check_names=False)
+    # unit-mass features of the same spectra: Li+ sits in bin 7
+    um = spectra_features(long, pd.DataFrame(meta), method="unit_mass", strategy="none")
+    assert um["positive"].X.loc["p1", "m7"] == pytest.approx(
+        9000 + 0.001 * (mz[(mz >= 6.5) & (mz < 7.5)].size), rel=1e-6
+    )

@@ -55,8 +55,14 @@ def confusion_matrix_figure(confusion: pd.DataFrame, title: str = "Grouped-CV co
     top = cm.max() if cm.size else 0
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > top / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > top / 2 else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     fig.tight_layout()
@@ -84,8 +90,14 @@ def pca_scores_figure(
             m = lab == c
             ax.scatter(scores.iloc[m, a], scores.iloc[m, b], s=18, color=cmap(k % 10), label=c)
         if mixture_scores is not None and len(mixture_scores):
-            ax.scatter(mixture_scores.iloc[:, a], mixture_scores.iloc[:, b], marker="x",
-                       color="black", s=30, label="mixtures")
+            ax.scatter(
+                mixture_scores.iloc[:, a],
+                mixture_scores.iloc[:, b],
+                marker="x",
+                color="black",
+                s=30,
+                label="mixtures",
+            )
             if mixture_labels is not None:
                 for (_i, row), t in zip(mixture_scores.iterrows(), mixture_labels, strict=False):
                     ax.annotate(str(t), (row.iloc[a], row.iloc[b]), fontsize=6)
@@ -163,8 +175,11 @@ def loadings_figure(report: PCAReport, top: int = 10) -> Figure:
     for ax, c in zip(axes[0], cols, strict=True):
         t = report.top_fragments[report.top_fragments["component"] == c].head(top)
         t = t.iloc[::-1]
-        ax.barh(t["fragment"], t["loading"],
-                color=["tab:red" if v < 0 else "tab:blue" for v in t["loading"]])
+        ax.barh(
+            t["fragment"],
+            t["loading"],
+            color=["tab:red" if v < 0 else "tab:blue" for v in t["loading"]],
+        )
         ax.set_title(c)
         ax.set_xlabel("loading")
     fig.tight_layout()

@@ -168,7 +168,11 @@ def default_intervals(
                 rows.append((n, pol, c, a, b))
     df = pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
     return interval_table(
-        df["assignment"], df["lower_mass_u"], df["upper_mass_u"], df["center_mass_u"], df["polarity"]
+        df["assignment"],
+        df["lower_mass_u"],
+        df["upper_mass_u"],
+        df["center_mass_u"],
+        df["polarity"],
     )
 
 

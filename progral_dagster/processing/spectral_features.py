@@ -203,9 +203,7 @@ def spectra_features(
     )
     iv = default_intervals() if intervals is None else intervals
     if method == "unit_mass":
-        allx = unit_mass_table(
-            sa, mz_min=unit_mass_range[0], mz_max=unit_mass_range[1]
-        )
+        allx = unit_mass_table(sa, mz_min=unit_mass_range[0], mz_max=unit_mass_range[1])
     out: dict[str, FeatureTable] = {}
     for p in sorted(set(pol)):
         rows = pol.index[pol.to_numpy() == p]

@@ -156,17 +156,24 @@ def to_cycling(
         if not np.all(np.isfinite(cols[need])):
             bad = int(np.flatnonzero(~np.isfinite(cols[need]))[0])
             raise ReaderError(path, f"missing or non-numeric {need} in data row {bad + 1}")
-    time_s = cols["time"] * _factor("time", units.get("time"), path)
-    current = cols["current"] * _factor("current", units.get("current"), path)
-    voltage = cols["voltage"] * _factor("voltage", units.get("voltage"), path)
+    def scaled(canon: str, unit_kind: str) -> np.ndarray:
+        f = _factor(unit_kind, units.get(unit_kind), path)
+        return cols[canon] if f == 1.0 else cols[canon] * f
+
+    time_s = scaled("time", "time")
+    current = scaled("current", "current")
+    voltage = scaled("voltage", "voltage")
     cycle = cycles_from_one(cols["cycle"]) if "cycle" in cols else np.ones(n, dtype=np.int32)
     step = np.rint(cols["step"]).astype(np.int64) if "step" in cols else np.ones(n, dtype=np.int64)
 
     def counter(canon: str) -> np.ndarray:
         if canon not in cols:
             return np.zeros(n)
-        raw = np.nan_to_num(cols[canon]) * _factor(canon, units.get(canon), path)
-        return counter_per_cycle(raw, cycle)
+        raw = cols[canon]
+        if np.isnan(raw).any():  # empty cells count nothing
+            raw = np.nan_to_num(raw)
+        f = _factor(canon, units.get(canon), path)
+        return counter_per_cycle(raw if f == 1.0 else raw * f, cycle)
 
     table = cycling_table(
         record=cols.get("record"),

@@ -38,17 +38,26 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import (
+    column_numpy,
+    durations_seconds,
+    header_lines,
+    last_line_complete,
+    map_file,
+    read_body,
+    string_codes,
+)
 from .base import Measurement, ReaderError, guarded
 from .cycling_common import (
+    CHARGE,
+    DISCHARGE,
+    STEP_TYPES,
     accumulate_per_cycle,
     counter_increments,
     cycles_from_one,
     cycling_table,
     impedance_table,
-    step_codes,
 )
 
 FORMATS = ("maccor-text", "maccor-impedance")
@@ -103,20 +112,6 @@ def _column(titles: list[str], key: str) -> str | None:
     return None
 
 
-def _parse_daytime(col: pa.ChunkedArray) -> np.ndarray:
-    parts = pc.extract_regex(col, r"^\s*(?P<d>\d+)d\s+(?P<h>\d+):(?P<m>\d+):(?P<s>[0-9.,]+)\s*$")
-    if parts.null_count:
-        raise ValueError("time not in the 'Nd HH:MM:SS.ffff' form")
-
-    def f(name):
-        a = pc.struct_field(parts, name)
-        if name == "s":
-            a = pc.replace_substring(a, ",", ".")
-        return column_numpy(pc.cast(a, pa.float64()))
-
-    return f("d") * 86400.0 + f("h") * 3600.0 + f("m") * 60.0 + f("s")
-
-
 def _header_metadata(lines: list[str]) -> dict:
     meta: dict = {}
     if lines and lines[0].startswith("Today's Date"):
@@ -159,15 +154,17 @@ def _iso(epoch_s: float) -> str:
     return (datetime(1970, 1, 1) + timedelta(seconds=float(epoch_s))).isoformat()
 
 
-def _wallclock_seconds(col: pa.ChunkedArray) -> np.ndarray | None:
+def _clock(line: bytes, index: int) -> float | None:
+    """Seconds since 1970 of the wall-clock cell of one data line (None if unparseable)."""
+    cells = line.rstrip(b"\r\n").split(b"\t")
+    if index >= len(cells):
+        return None
+    text = cells[index].decode("latin-1").strip()
     for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M:%S"):
         try:
-            ts = pc.strptime(
-                pc.utf8_trim_whitespace(col), format=fmt, unit="s", error_is_null=False
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return (datetime.strptime(text, fmt) - datetime(1970, 1, 1)).total_seconds()
+        except ValueError:
             continue
-        return column_numpy(pc.cast(ts, pa.int64()), np.float64)
     return None
 
 
@@ -246,8 +243,6 @@ def read(paths) -> Measurement:
     types = {c: pa.float64() for c in numeric}
     types[col["state"]] = pa.string()
     types[col["test_time"]] = pa.string() if daytime else pa.float64()
-    if col["wallclock"]:
-        types[col["wallclock"]] = pa.string()
     table = read_body(
         path, buf, start, end, names, delimiter="\t", decimal_comma=decimal_comma,
         types=types, include=list(types), first_line=k + 2, null_values=["", "N/A"],
@@ -263,18 +258,28 @@ def read(paths) -> Measurement:
         c = col[key]
         return column_numpy(table.column(c), np.float64) if c else None
 
-    tt = _parse_daytime(table.column(col["test_time"])) if daytime else num("test_time")
-    clock = _wallclock_seconds(table.column(col["wallclock"])) if col["wallclock"] else None
+    if daytime:
+        try:
+            tt = durations_seconds(table.column(col["test_time"]))
+        except ValueError as exc:
+            raise ReaderError(path, f"test time: data {exc}") from None
+    else:
+        tt = num("test_time")
+    clock = None
+    c0 = None
+    if col["wallclock"]:  # only the first and the last record's wall clock are needed
+        ci = names.index(col["wallclock"])
+        tail = buf[max(start, end - 65536) : end].to_pybytes().rstrip(b"\r\n")
+        c0, c1 = _clock(first, ci), _clock(tail[tail.rfind(b"\n") + 1 :], ci)
+        clock = np.array([c0, c1], dtype=float) if c0 is not None and c1 is not None else None
     factor, unit, unit_note = (1.0, "s", "d hh:mm:ss") if daytime else _time_unit(tt, clock)
     time_s = tt * factor
 
-    state = np.asarray(
-        pc.utf8_trim_whitespace(table.column(col["state"])).to_pylist(), dtype=object
+    step_type = string_codes(
+        table.column(col["state"]), lambda s: STEP_TYPES.index(STATE_TYPES.get(s, "other"))
     )
-    uniq, inv = np.unique(state.astype(str), return_inverse=True)
-    step_type = step_codes([STATE_TYPES.get(s, "other") for s in uniq.tolist()])[inv.reshape(-1)]
-    is_c = state == "C"
-    is_d = state == "D"
+    is_c = step_type == CHARGE
+    is_d = step_type == DISCHARGE
     amps = num("current")
     current = np.where(is_c, np.abs(amps), np.where(is_d, -np.abs(amps), amps))
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
@@ -303,15 +308,13 @@ def read(paths) -> Measurement:
     )
     metadata = {
         **{k2: v for k2, v in meta.items()},
-        "start_time": _iso(clock[0])
-        if clock is not None and np.isfinite(clock[0])
-        else _start_time(meta),
+        "start_time": _iso(c0) if c0 is not None else _start_time(meta),
         "export_variant": "raw data (Rec#)" if col["record"] == "Rec#" else "MIMS text (Rec)",
         "time_unit": unit,
         "time_unit_source": unit_note,
         "decimal_separator": "," if decimal_comma else ".",
         "n_records": n,
-        "states": sorted(set(state.tolist())),
+        "states": sorted(set(table.column(col["state"]).unique().to_pylist())),
         "dropped_incomplete_last_row": end < len(buf) and bool(buf[end:].to_pybytes().strip()),
         "columns": [t for t in titles if t],
         "source_columns": {

@@ -26,16 +26,25 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import (
+    column_numpy,
+    durations_seconds,
+    header_lines,
+    last_line_complete,
+    map_file,
+    read_body,
+    string_codes,
+)
 from .base import Measurement, ReaderError, guarded
 from .cycling_common import (
+    CHARGE,
+    DISCHARGE,
+    STEP_TYPES,
     counter_per_cycle,
     cycles_from_one,
     cycling_table,
     segments,
-    step_codes,
     step_types_from_current,
     unit_factor,
 )
@@ -77,38 +86,25 @@ def _unit(title: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
-def _hms(col: pa.ChunkedArray) -> np.ndarray:
-    parts = pc.extract_regex(col, r"^\s*(?P<h>\d+):(?P<m>\d+):(?P<s>[0-9.]+)\s*$")
-    if parts.null_count:
-        raise ValueError("Total Time not in the 'hh:mm:ss.xxx' form")
+def instruction_type(name: str | None) -> str | None:
+    """Step type a PEC instruction name states (None where the name does not say)."""
+    low = (name or "").lower()
+    if "discharge" in low:
+        return "discharge"
+    if "charge" in low:
+        return "charge"
+    if "ocv" in low or "open circuit" in low:
+        return "ocv"
+    if any(w in low for w in ("idle", "rest", "pause", "wait")):
+        return "rest"
+    if "eis" in low or "impedance" in low:
+        return "impedance"
+    return None
 
-    def f(name):
-        return column_numpy(pc.cast(pc.struct_field(parts, name), pa.float64()))
 
-    return f("h") * 3600.0 + f("m") * 60.0 + f("s")
-
-
-def instruction_types(names: np.ndarray) -> np.ndarray:
-    """Step types from PEC instruction names (None where the name does not say)."""
-    out = np.empty(names.size, dtype=object)
-    uniq, inv = np.unique(names.astype(str), return_inverse=True)
-    kinds = []
-    for name in uniq:
-        low = name.lower()
-        if "discharge" in low:
-            kinds.append("discharge")
-        elif "charge" in low:
-            kinds.append("charge")
-        elif "ocv" in low or "open circuit" in low:
-            kinds.append("ocv")
-        elif any(w in low for w in ("idle", "rest", "pause", "wait")):
-            kinds.append("rest")
-        elif "eis" in low or "impedance" in low:
-            kinds.append("impedance")
-        else:
-            kinds.append(None)
-    out[:] = np.array(kinds, dtype=object)[inv]
-    return out
+def _instruction_code(name: str | None) -> int:
+    kind = instruction_type(name)
+    return STEP_TYPES.index(kind) if kind else -1
 
 
 @guarded
@@ -190,27 +186,29 @@ def read(paths) -> Measurement:
         except ValueError:
             raise ReaderError(path, f"unknown unit {u!r} in column {col[key]!r}") from None
 
-    time_s = _hms(table.column(col["total_time"]))
+    try:
+        time_s = durations_seconds(table.column(col["total_time"]))
+    except ValueError as exc:
+        raise ReaderError(path, f"Total Time: data {exc}") from None
     current = num("current") * factor("current", "A")
     voltage = num("voltage") * factor("voltage", "V")
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
-    step = np.rint(num("step")).astype(np.int64) if col["step"] else np.ones(n, dtype=np.int64)
+    step = np.rint(num("step")).astype(np.int32) if col["step"] else np.ones(n, dtype=np.int32)
     seg = segments(step, cycle)
     named = (
-        instruction_types(np.asarray(table.column(col["instruction"]).to_pylist(), dtype=object))
+        string_codes(table.column(col["instruction"]), _instruction_code)
         if col["instruction"]
-        else np.full(n, None, dtype=object)
+        else np.full(n, -1, dtype=np.int8)
     )
     flipped = False
-    chg = named == "charge"
-    dis = named == "discharge"
+    chg = named == CHARGE
+    dis = named == DISCHARGE
     if chg.any() and dis.any() and current[chg].mean() < 0 < current[dis].mean():
         current = -current
         flipped = True
     step_type = step_types_from_current(current, seg)
-    has_name = np.array([x is not None for x in named], dtype=bool)
-    if has_name.any():
-        step_type[has_name] = step_codes(named[has_name])
+    has_name = named >= 0
+    step_type[has_name] = named[has_name]
 
     def counter(key: str, default: str) -> np.ndarray:
         raw = num(key)
@@ -246,7 +244,7 @@ def read(paths) -> Measurement:
         "chemistry": meta.get("Chemistry"),
         "start_time": start_time,
         "n_records": n,
-        "instructions": sorted(set(table.column(col["instruction"]).to_pylist()))
+        "instructions": sorted(set(table.column(col["instruction"]).unique().to_pylist()))
         if col["instruction"]
         else [],
         "current_sign_flipped": flipped,

@@ -10,6 +10,7 @@ runs, files rejected.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +32,14 @@ class Reconciliation:
     measurements_recorded_twice: int = 0
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _us(t: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
+
+
 def reconcile(s: Settings, *, now: float | None = None, requeue: bool = True) -> Reconciliation:
     now = time.time() if now is None else now
     lake = Lake(s.lake)
@@ -39,10 +48,10 @@ def reconcile(s: Settings, *, now: float | None = None, requeue: bool = True) ->
     seen: dict[tuple[str, int, int], set[str]] = {}
     files = read_catalog(lake, "catalog_files", columns=["source_path", "size_bytes", "mtime", "member_sha256"])
     for p, size, mt, sha in zip(*(files.column(c).to_pylist() for c in files.column_names), strict=True):
-        key = (p, size, int(mt.timestamp() * 1e6))
+        key = (p, size, _us(mt))
         seen.setdefault(key, set()).add(sha)
     rej = read_catalog(lake, "catalog_rejected", columns=["source_path", "size_bytes", "mtime"])
-    rejected = {(p, size, int(mt.timestamp() * 1e6)) for p, size, mt in
+    rejected = {(p, size, _us(mt)) for p, size, mt in
                 zip(*(rej.column(c).to_pylist() for c in rej.column_names), strict=True)}
     rep.rejected = len(rejected)
     rep.path_versions_with_two_contents = sorted(f"{k[0]} ({k[1]} bytes)" for k, v in seen.items() if len(v) > 1)

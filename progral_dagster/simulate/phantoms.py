@@ -304,8 +304,10 @@ def anode_phantom(
             break
         d = float(rng.uniform(*si_diameter_um))
         m = _si_agglomerate(d, pixel_size_um, rng)
+        # Si decorates the flakes: contacts are drawn against graphite only (Si-Si contacts
+        # would make one agglomerate of two, ambiguous even to a person)
         got = _place(instances, [m], rng, first_id=n_id + 1, max_overlap=max_overlap,
-                     centres=centres, contact_probability=contact_probability, tries=30)
+                     centres=list(centres), contact_probability=contact_probability, tries=30)
         if got:
             n_id += 1
             si_ids.add(got[0])

@@ -191,9 +191,10 @@ def _copy_one(lake: Lake, share: Path, key: str, batch: BatchWriter, seen_at) ->
 
 
 def _ts(ns: int):
+    """mtime in ns -> UTC datetime with exact microseconds (no float rounding)."""
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ns // 1000)
 
 
 # --------------------------------------------------------------------------------- parse step

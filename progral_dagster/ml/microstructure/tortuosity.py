@@ -213,7 +213,6 @@ def tortuosity(
     mean = float(flux.mean())
     if mean > 0:
         spread = float((flux.max() - flux.min()) / mean)
-    # A non-percolating phase carries no flux; round-off leaves a tiny one.
-    d_rel = mean * n / (area * (c_out - c_in)) if mean > 1e-9 * area else 0.0
+    d_rel = mean * n / (area * (c_out - c_in)) if mean > 0 else 0.0
     tau = eps / d_rel if d_rel > 0 else math.inf
     return TortuosityResult(axis, eps, float(d_rel), float(tau), iterations, converged, spread)

@@ -2,18 +2,21 @@
 
 The chain follows Lombardo et al., Adv. Mater. Interfaces 10 (2023) 2300640 (SCIENCE.md,
 workflow 2): Poisson-aware denoising of every count image (:mod:`.denoise`), pixel-wise
-normalisation by the total-ion (or a reference-ion) image (:mod:`.normalize`), then a
-square-root of each ion's fraction (variance-stabilising for compositional fractions) and the
-log of the reference counts (pores are low in total counts). These base channels are
-standardised and projected on their principal components (PCA by SVD of a pixel sample) so that
-a 2048 x 2048 x 20-ion image is never held as a full (pixels x ions) float matrix: ions are
-streamed one at a time into k accumulated component images.
+normalisation by the total-ion (or a reference-ion) image (:mod:`.normalize`), then the square
+root of each ion's fraction (variance-stabilising for compositional fractions). These channels
+carry composition only; the reference counts themselves (pores are low in total counts) are
+kept apart as a shading-corrected relative intensity: the denoised reference divided by its
+local level over the non-pore pixels (a normalised convolution with a wide Gaussian), which
+removes slow topography shading.
 
-Multi-scale features for the supervised pixel classifier (Gaussian smoothing and gradient
-magnitude at several scales, as in ilastik-style pixel classification) are computed on the k
-component images in row strips with a halo, so their memory stays bounded too. scipy.ndimage
-provides the filters; sklearn's PCA is not used because the projection must be applied in a
-streamed, per-ion accumulation that needs the plain loading matrix.
+The composition channels are standardised and projected on their principal components (PCA by
+SVD of a pixel sample) so that a 2048 x 2048 x 20-ion image is never held as a full
+(pixels x ions) float matrix: ions are streamed one at a time into k accumulated component
+images. Multi-scale features for the supervised pixel classifier (Gaussian smoothing and
+gradient magnitude at several scales, as in ilastik-style pixel classification) are computed
+on the component images in row strips with a halo, so their memory stays bounded too.
+scipy.ndimage provides the filters; sklearn's PCA is not used because the projection must be
+applied in a streamed, per-ion accumulation that needs the plain loading matrix.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ from scipy import ndimage as ndi
 from .denoise import denoise_counts
 from .normalize import pixel_normalize, reference_image
 
-LOG_REFERENCE = "log_reference"
-
 
 def model_ions(ion_images: Mapping[str, np.ndarray], reference: str = "total") -> tuple[str, ...]:
     """The ions that become features: every image except ``total`` and the reference, in the
@@ -36,24 +37,71 @@ def model_ions(ion_images: Mapping[str, np.ndarray], reference: str = "total") -
     return tuple(i for i in ion_images if i not in ("total", reference))
 
 
-def base_channels(
+def denoised_reference(
+    ion_images: Mapping[str, np.ndarray], reference: str, denoise: str, strength: float
+) -> np.ndarray:
+    """The normalisation reference (``total`` or an ion), Poisson-denoised, float32 counts."""
+    return denoise_counts(reference_image(ion_images, reference), denoise, strength)
+
+
+def composition_channels(
     ion_images: Mapping[str, np.ndarray],
     ions: Sequence[str],
-    reference: str = "total",
+    ref: np.ndarray,
     denoise: str = "tv",
     strength: float = 1.0,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(name, float32 image)``: first ``log_reference`` = ln(1 + denoised reference),
-    then for each ion sqrt(denoised ion / denoised reference) (0 where the reference is 0).
-    One full-resolution ion is alive at a time."""
+    """Yield ``(ion, sqrt(denoised ion / ref))`` (float32; 0 where ref is 0), one at a time."""
     missing = [i for i in ions if i not in ion_images]
     if missing:
         raise KeyError(f"ion images missing: {missing} (have {sorted(ion_images)})")
-    ref = denoise_counts(reference_image(ion_images, reference), denoise, strength)
-    yield LOG_REFERENCE, np.log1p(ref)
     for ion in ions:
         d = denoise_counts(ion_images[ion], denoise, strength)
         yield ion, np.sqrt(pixel_normalize(d, ref))
+
+
+def local_level(image: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Slowly varying level of ``image`` over ``mask`` pixels: normalised convolution
+    G*(image*mask) / G*mask (float32); where the mask is nowhere near, the image mean."""
+    m = mask.astype(np.float32)
+    num = ndi.gaussian_filter(np.where(mask, image, 0).astype(np.float32), sigma_px)
+    den = ndi.gaussian_filter(m, sigma_px)
+    fallback = float(image[mask].mean()) if mask.any() else float(image.mean())
+    out = np.full(image.shape, fallback, np.float32)
+    ok = den > 1e-3
+    out[ok] = num[ok] / den[ok]
+    return np.maximum(out, np.float32(1e-6))
+
+
+def relative_intensity(
+    ref: np.ndarray,
+    threshold: float | None = None,
+    sigma_frac: float = 0.125,
+    iterations: int = 2,
+) -> tuple[np.ndarray, float]:
+    """Shading-corrected relative intensity of the reference image and the low/high threshold.
+
+    Starts from an Otsu split of sqrt(ref), then ``iterations`` times: local level of the
+    bright pixels (Gaussian sigma = ``sigma_frac`` x the longer image edge), ratio ref / level,
+    and a new split at ``threshold`` (or, if None, the isodata threshold: midway between the
+    two class means, which puts a mixed boundary pixel on the side of its larger share).
+    Returns (ratio image, threshold used).
+    """
+    from skimage.filters import threshold_isodata, threshold_otsu
+
+    r = np.sqrt(np.clip(ref, 0, None))
+    if float(r.max()) <= float(r.min()):
+        return np.ones(ref.shape, np.float32), 0.5 if threshold is None else threshold
+    high = r > threshold_otsu(r)
+    sigma = sigma_frac * max(ref.shape)
+    ratio = np.ones(ref.shape, np.float32)
+    t = 0.5 if threshold is None else float(threshold)
+    for _ in range(max(1, iterations)):
+        ratio = (ref / local_level(ref, high, sigma)).astype(np.float32)
+        if threshold is None:
+            t = float(threshold_isodata(np.clip(ratio, 0, 3)))
+        high = ratio > t
+    return ratio, t
 
 
 @dataclass
@@ -65,16 +113,14 @@ class PixelFeatures:
     ions : ions used, in order (the reference excluded)
     reference : ``total`` or an ion name
     denoise, strength : Poisson denoising method and strength (:mod:`.denoise`)
-    names : base channel names (``log_reference`` then the ions)
-    mean, scale : standardisation of the base channels
-    components : (n_base, k) loadings
+    mean, scale : standardisation of the composition channels
+    components : (n_ions, k) loadings
     """
 
     ions: tuple[str, ...]
     reference: str
     denoise: str
     strength: float
-    names: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     components: np.ndarray
@@ -83,38 +129,34 @@ class PixelFeatures:
     def n_components(self) -> int:
         return int(self.components.shape[1])
 
-    def channels(self, ion_images: Mapping[str, np.ndarray]) -> Iterator[tuple[str, np.ndarray]]:
-        """Standardised base channels, streamed."""
-        for j, (name, img) in enumerate(
-            base_channels(ion_images, self.ions, self.reference, self.denoise, self.strength)
-        ):
-            yield name, (img - np.float32(self.mean[j])) / np.float32(self.scale[j])
+    def reference_image(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Denoised reference counts."""
+        return denoised_reference(ion_images, self.reference, self.denoise, self.strength)
 
-    def project(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
+    def project(self, ion_images: Mapping[str, np.ndarray], ref: np.ndarray) -> np.ndarray:
         """(k, ny, nx) float32 component images, accumulated one ion at a time."""
-        acc = None
         comps = self.components.astype(np.float32)
-        for j, (_name, z) in enumerate(self.channels(ion_images)):
-            if acc is None:
-                acc = np.zeros((comps.shape[1], *z.shape), np.float32)
+        acc = np.zeros((comps.shape[1], *ref.shape), np.float32)
+        chans = composition_channels(ion_images, self.ions, ref, self.denoise, self.strength)
+        for j, (_ion, f) in enumerate(chans):
+            z = (f - np.float32(self.mean[j])) / np.float32(self.scale[j])
             for c in range(comps.shape[1]):
                 acc[c] += comps[j, c] * z
-        assert acc is not None
         return acc
 
 
-def sample_base(
+def sample_composition(
     ion_images: Mapping[str, np.ndarray],
     ions: Sequence[str],
+    ref: np.ndarray,
     index: np.ndarray,
-    reference: str,
     denoise: str,
     strength: float,
 ) -> np.ndarray:
-    """Base channels (unstandardised) at the flat pixel ``index``: (len(index), 1 + len(ions))."""
+    """Composition channels at the flat pixel ``index``: (len(index), len(ions)) float32."""
     cols = [
-        img.ravel()[index]
-        for _name, img in base_channels(ion_images, ions, reference, denoise, strength)
+        f.ravel()[index]
+        for _ion, f in composition_channels(ion_images, ions, ref, denoise, strength)
     ]
     return np.stack(cols, axis=1).astype(np.float32)
 
@@ -127,8 +169,8 @@ def fit_pixel_features(
     strength: float,
     n_components: int,
 ) -> PixelFeatures:
-    """Standardise the sampled base channels and take their ``n_components`` leading principal
-    axes (SVD)."""
+    """Standardise the sampled composition channels and take their ``n_components`` leading
+    principal axes (SVD)."""
     mean = samples.mean(axis=0).astype(np.float64)
     scale = samples.std(axis=0).astype(np.float64)
     scale[scale < 1e-6] = 1.0
@@ -144,7 +186,6 @@ def fit_pixel_features(
         reference=reference,
         denoise=denoise,
         strength=float(strength),
-        names=(LOG_REFERENCE, *ions),
         mean=mean,
         scale=scale,
         components=comps,
@@ -178,8 +219,8 @@ def iter_multiscale(
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Multi-scale features in row strips: yields (row0, row1, features of rows row0:row1).
 
-    Each strip is filtered with a halo of 4 sigma rows on both sides, so the result equals the
-    whole-image computation (up to the border mode at the image edge)."""
+    Each strip is filtered with a halo of 4 sigma + 1 rows on both sides (the Gaussian kernels
+    are truncated at 4 sigma), so the result equals the whole-image computation."""
     _k, ny, nx = channels.shape
     halo = int(np.ceil(4 * max(sigmas))) + 1 if sigmas else 0
     rows = max(1, max_pixels // max(nx, 1))

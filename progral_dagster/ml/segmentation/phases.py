@@ -1,20 +1,25 @@
-"""Phase segmentation of multi-ion images: unsupervised (clustering named by marker ions) and
-supervised (pixel classifier on multi-scale features trained from label images).
+"""Phase segmentation of multi-ion images: unsupervised (marker-named clustering) and supervised
+(pixel classifier on multi-scale features trained from label images).
 
 Follows the phase-segmentation step of Lombardo et al., Adv. Mater. Interfaces 10 (2023) 2300640
 (SCIENCE.md, workflow 2): phases come from reference ions (graphite vs silicon in Si/graphite
-anodes; NMC vs carbon-binder in cathodes; pores are low in total counts).
+anodes; NMC vs carbon-binder in cathodes); pores are low in total counts. Like the group's SEM
+variant (threshold first, then split the rest), the unsupervised model works in two stages:
 
-- Unsupervised: a Gaussian mixture (scikit-learn) on the pixel features of :mod:`.features`;
-  each cluster is named by the marker ions of a configurable per-material table: the score of
-  cluster c for phase p is the mean standardised feature of p's marker ions in c (a phase with
-  no marker ions is the low-total-counts phase: score = minus the standardised log total), and
-  clusters get phases by an optimal one-to-one assignment (Hungarian, scipy).
-- Supervised: a random forest (scikit-learn) on Gaussian / gradient-magnitude features at
-  several scales of the component images (the ilastik-style pixel classifier), trained on the
-  annotated pixels of user label images (0 = unannotated).
+1. the phase without marker ions (pores) = pixels whose shading-corrected total counts fall
+   below an isodata threshold (midway between the class means, so a mixed boundary pixel goes
+   to the side of its larger share);
+2. the other pixels are clustered by composition (k-means, scikit-learn, on the standardised
+   principal components of the normalised ion fractions); a cluster's score for a phase is the
+   mean standardised fraction of the phase's marker ions, and clusters get phases by an optimal
+   one-to-one assignment (Hungarian, scipy). k-means has equal, isotropic clusters, so its
+   boundaries lie midway between phase compositions; a full-covariance Gaussian mixture was
+   tried and let the broad binder cluster swallow the rims of the particles.
 
-Both are plain picklable objects with ``predict(ion_images) -> label image``.
+The supervised model is a random forest (scikit-learn) on Gaussian / gradient-magnitude
+features at several scales of the component images and of the log relative intensity (the
+ilastik-style pixel classifier), trained on the annotated pixels of user label images
+(0 = unannotated). Both are plain picklable objects with ``predict(ion_images) -> labels``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import LOG_REFERENCE, PixelFeatures, iter_multiscale
+from .features import PixelFeatures, iter_multiscale, relative_intensity
 
 # Marker ions per material (negative polarity): phase -> ions; [] = the low-total-counts phase.
 DEFAULT_MARKERS: dict[str, dict[str, list[str]]] = {
@@ -57,33 +62,31 @@ def markers_for(material: str) -> dict[str, list[str]]:
 def name_clusters(
     cluster_of_sample: np.ndarray,
     z_samples: np.ndarray,
-    names: Sequence[str],
+    ions: Sequence[str],
     n_clusters: int,
     marker_ions: Mapping[str, Sequence[str]],
 ) -> np.ndarray:
-    """Phase index (into ``list(marker_ions)``) for every cluster.
+    """Index into ``list(marker_ions)`` for every cluster.
 
-    ``z_samples`` are standardised base channels (columns ``names``) of sampled pixels and
-    ``cluster_of_sample`` their cluster. The first ``len(marker_ions)`` clusters are assigned
-    one-to-one by maximal total score; any further cluster goes to its best-scoring phase.
+    ``z_samples`` are standardised composition channels (columns ``ions``) of sampled pixels
+    and ``cluster_of_sample`` their cluster. One-to-one assignment by maximal total score for
+    as many clusters as phases; any further cluster goes to its best-scoring phase.
     """
     from scipy.optimize import linear_sum_assignment
 
     phases = list(marker_ions)
-    col = {n: j for j, n in enumerate(names)}
+    col = {n: j for j, n in enumerate(ions)}
     score = np.full((n_clusters, len(phases)), -1e6)
-    for c in range(n_clusters):
-        sel = cluster_of_sample == c
-        if not sel.any():
-            continue
-        mean = z_samples[sel].mean(axis=0)
-        for p, ph in enumerate(phases):
-            ions = [i for i in marker_ions[ph] if i in col]
-            if marker_ions[ph] and not ions:
-                raise ValueError(f"none of the marker ions of {ph!r} is in the images")
-            score[c, p] = (
-                float(np.mean([mean[col[i]] for i in ions])) if ions else -mean[col[LOG_REFERENCE]]
+    for p, ph in enumerate(phases):
+        present = [col[i] for i in marker_ions[ph] if i in col]
+        if not present:
+            raise ValueError(
+                f"none of the marker ions of {ph!r} ({list(marker_ions[ph])}) is in the images"
             )
+        for c in range(n_clusters):
+            sel = cluster_of_sample == c
+            if sel.any():
+                score[c, p] = float(z_samples[sel][:, present].mean())
     if n_clusters < len(phases):
         raise ValueError("fewer clusters than phases")
     rows, cols = linear_sum_assignment(-score)
@@ -92,35 +95,63 @@ def name_clusters(
     return out
 
 
+def nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest center (Euclidean) for every row of ``x``."""
+    d = (x * x).sum(1)[:, None] - 2 * x @ centers.T + (centers * centers).sum(1)[None, :]
+    return np.argmin(d, axis=1)
+
+
 @dataclass
 class UnsupervisedPhaseModel:
-    """Gaussian-mixture clusters of pixel features, each mapped to a named phase.
+    """Low-intensity threshold plus composition clusters, each mapped to a named phase.
 
-    ``phases`` maps output label value -> phase name; ``cluster_label`` maps mixture component
-    -> output label value.
+    Attributes
+    ----------
+    features : the fitted pixel features
+    centers : (n_clusters, k) k-means centres in component space
+    cluster_label : output label value of every cluster
+    phases : output label value -> phase name
+    low_label : label value of the low-total-counts phase (None: no such phase)
+    low_threshold : threshold on the shading-corrected relative intensity
+    sigma_frac : width of the shading estimate (fraction of the longer image edge)
     """
 
     features: PixelFeatures
-    mixture: object  # sklearn.mixture.GaussianMixture
+    centers: np.ndarray
     cluster_label: np.ndarray
     phases: dict[int, str]
+    low_label: int | None
+    low_threshold: float
+    sigma_frac: float = 0.125
     tile_pixels: int = 262144
 
     def predict(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
-        comp = self.features.project(ion_images)
+        ref = self.features.reference_image(ion_images)
+        comp = self.features.project(ion_images, ref)
         k, ny, nx = comp.shape
         out = np.empty((ny, nx), np.uint8)
         rows = max(1, self.tile_pixels // nx)
+        centers = self.centers.astype(np.float32)
         for r0 in range(0, ny, rows):
             r1 = min(ny, r0 + rows)
             x = comp[:, r0:r1].reshape(k, -1).T
-            out[r0:r1] = self.cluster_label[self.mixture.predict(x)].reshape(r1 - r0, nx)
+            out[r0:r1] = self.cluster_label[nearest_center(x, centers)].reshape(r1 - r0, nx)
+        if self.low_label is not None:
+            ratio, t = relative_intensity(ref, self.low_threshold, self.sigma_frac)
+            out[ratio <= t] = self.low_label
         return out
+
+
+def intensity_channel(ref: np.ndarray, sigma_frac: float = 0.125) -> np.ndarray:
+    """log of the shading-corrected relative intensity (float32, floored at 1e-3)."""
+    ratio, _t = relative_intensity(ref, None, sigma_frac)
+    return np.log(np.maximum(ratio, np.float32(1e-3))).astype(np.float32)
 
 
 @dataclass
 class SupervisedPhaseModel:
-    """Random-forest pixel classifier on multi-scale features of the component images.
+    """Random-forest pixel classifier on multi-scale features of the component images and of
+    the log relative intensity.
 
     ``phases`` maps label value (as in the training label images) -> phase name.
     """
@@ -129,14 +160,21 @@ class SupervisedPhaseModel:
     sigmas: tuple[float, ...]
     classifier: object  # sklearn.ensemble.RandomForestClassifier
     phases: dict[int, str]
+    sigma_frac: float = 0.125
     tile_pixels: int = 262144
 
+    def channels(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
+        """(k + 1, ny, nx) channels the multi-scale features are computed from."""
+        ref = self.features.reference_image(ion_images)
+        comp = self.features.project(ion_images, ref)
+        return np.concatenate([comp, intensity_channel(ref, self.sigma_frac)[None]])
+
     def predict(self, ion_images: Mapping[str, np.ndarray]) -> np.ndarray:
-        comp = self.features.project(ion_images)
-        _k, ny, nx = comp.shape
+        chans = self.channels(ion_images)
+        _k, ny, nx = chans.shape
         out = np.empty((ny, nx), np.uint8)
         classes = np.asarray(self.classifier.classes_)
-        for r0, r1, feats in iter_multiscale(comp, self.sigmas, self.tile_pixels):
+        for r0, r1, feats in iter_multiscale(chans, self.sigmas, self.tile_pixels):
             proba = self.classifier.predict_proba(feats)
             out[r0:r1] = classes[np.argmax(proba, axis=1)].reshape(r1 - r0, nx)
         return out

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import fit_pixel_features, model_ions, sample_base
+from .features import (
+    denoised_reference,
+    fit_pixel_features,
+    iter_multiscale,
+    model_ions,
+    relative_intensity,
+    sample_composition,
+)
 from .metrics import interface_lengths, phase_fractions
 from .normalize import reference_image
 from .particles import particle_table, particles_of_phases, rim_enrichment
@@ -48,12 +55,13 @@ class SegmentationParams:
     denoise_strength : scales the denoiser (1 = the tuned default)
     n_components : principal components kept of the standardised pixel features
     sample_pixels : pixels sampled per image for fitting
-    clusters_per_phase : unsupervised: mixture components per phase
+    clusters_per_phase : unsupervised: k-means clusters per phase with marker ions
     scales : supervised: Gaussian scales (px) of the multi-scale features
     n_estimators, max_depth : supervised: random forest size
     particle_phases : phases split into particles (None: every phase not in
         :data:`NON_PARTICLE_PHASES`)
     watershed_h_px : h of the h-maxima markers on the distance transform (px)
+    watershed_smooth_px : Gaussian smoothing of the distance transform before the markers
     min_particle_area_px : smaller particles are dropped / merged
     fill_holes : fill holes in a particle phase before the watershed
     cei_ions : ions whose rim enrichment is measured (those present are used)
@@ -61,6 +69,8 @@ class SegmentationParams:
     rim_width_px, rim_offset_px, core_depth_px : rim = outline distance in
         [offset, offset + width), core = distance >= core_depth
     rim_threshold : a particle with rim enrichment above this is flagged ``rim_enriched``
+    shading_sigma_frac : width (fraction of the longer image edge) of the Gaussian that
+        estimates slow topography shading of the reference image
     seed : random seed of sampling and model fitting
     tile_pixels : pixels per prediction strip (bounds memory)
     """
@@ -75,7 +85,8 @@ class SegmentationParams:
     n_estimators: int = 40
     max_depth: int | None = 16
     particle_phases: tuple[str, ...] | None = None
-    watershed_h_px: float = 2.0
+    watershed_h_px: float = 1.0
+    watershed_smooth_px: float = 0.5
     min_particle_area_px: int = 15
     fill_holes: bool = True
     cei_ions: tuple[str, ...] = DEFAULT_CEI_IONS
@@ -84,6 +95,7 @@ class SegmentationParams:
     rim_offset_px: float = 0.0
     core_depth_px: float = 5.0
     rim_threshold: float = 1.5
+    shading_sigma_frac: float = 0.125
     seed: int = 0
     tile_pixels: int = 262_144
 
@@ -176,6 +188,7 @@ def analyse_labels(
         h_px=params.watershed_h_px,
         min_area_px=params.min_particle_area_px,
         fill_holes=params.fill_holes,
+        smooth_px=params.watershed_smooth_px,
     )
     parts = particle_table(inst, phase_of, pixel_size_um)
     rim: dict[str, Any] = {"ions": [], "median": None, "fraction_enriched": None,
@@ -238,61 +251,71 @@ def _ions_of(
     return tuple(common)
 
 
+def _sample_index(n: int, size: int, rng: np.random.Generator, where=None) -> np.ndarray:
+    pool = np.arange(n) if where is None else np.flatnonzero(where)
+    if pool.size <= size:
+        return pool
+    return np.sort(rng.choice(pool, size=size, replace=False))
+
+
 def fit_unsupervised(
     images_list: Sequence[Mapping[str, np.ndarray]],
     marker_ions: Mapping[str, Sequence[str]] | str,
     params: SegmentationParams | None = None,
 ) -> PhaseSegmenter:
-    """Fit the unsupervised model: Gaussian mixture on pixel features, clusters named by
-    marker ions.
+    """Fit the unsupervised model: low-intensity threshold for the phase without marker ions,
+    k-means on the composition of the other pixels, clusters named by marker ions.
 
     Parameters
     ----------
     images_list : one or more ion-image dicts (ion -> 2D counts, ``total`` among them)
-    marker_ions : phase -> marker ions (a phase with [] is the low-total-counts phase), or a
-        material name looked up in :data:`.phases.DEFAULT_MARKERS`
+    marker_ions : phase -> marker ions (at most one phase with [] = the low-total-counts
+        phase, e.g. pores), or a material name looked up in :data:`.phases.DEFAULT_MARKERS`
     params : pipeline parameters
     """
-    from sklearn.mixture import GaussianMixture
+    from sklearn.cluster import KMeans
 
     params = params or SegmentationParams()
     markers = markers_for(marker_ions) if isinstance(marker_ions, str) else dict(marker_ions)
-    if not markers:
-        raise ValueError("marker_ions names no phase")
+    low = [p for p, ions in markers.items() if not ions]
+    if len(low) > 1:
+        raise ValueError(f"only one phase may have no marker ions, got {low}")
+    solid = {p: list(v) for p, v in markers.items() if v}
+    if not solid:
+        raise ValueError("marker_ions names no phase with marker ions")
     images_list = list(images_list)
     if not images_list:
         raise ValueError("no training images")
     rng = np.random.default_rng(params.seed)
     ions = _ions_of(images_list, params)
-    samples = []
+    den, st = params.denoise, params.denoise_strength
+    samples, thresholds = [], []
     for im in images_list:
-        n = next(iter(im.values())).size
-        idx = np.sort(rng.choice(n, size=min(n, params.sample_pixels), replace=False))
-        samples.append(
-            sample_base(im, ions, idx, params.reference, params.denoise, params.denoise_strength)
-        )
-    base = np.concatenate(samples)
-    feats = fit_pixel_features(
-        base, ions, params.reference, params.denoise, params.denoise_strength, params.n_components
-    )
-    z = (base - feats.mean) / feats.scale
+        ref = denoised_reference(im, params.reference, den, st)
+        where = None
+        if low:
+            ratio, t = relative_intensity(ref, None, params.shading_sigma_frac)
+            thresholds.append(t)
+            where = ratio > t
+        idx = _sample_index(ref.size, params.sample_pixels, rng, where)
+        samples.append(sample_composition(im, ions, ref, idx, den, st))
+    comp = np.concatenate(samples)
+    feats = fit_pixel_features(comp, ions, params.reference, den, st, params.n_components)
+    z = (comp - feats.mean) / feats.scale
     x = (z @ feats.components).astype(np.float32)
-    n_clusters = len(markers) * max(1, params.clusters_per_phase)
-    gm = GaussianMixture(
-        n_components=n_clusters,
-        covariance_type="full",
-        n_init=1,
-        random_state=params.seed,
-        reg_covar=1e-4,
-    ).fit(x)
-    cluster = gm.predict(x)
-    phase_idx = name_clusters(cluster, z, feats.names, n_clusters, markers)
-    phases = dict(enumerate(markers))
+    n_clusters = len(solid) * max(1, params.clusters_per_phase)
+    km = KMeans(n_clusters=n_clusters, n_init=4, random_state=params.seed).fit(x)
+    phase_idx = name_clusters(km.labels_, z, ions, n_clusters, solid)
+    names = list(solid) + low
+    phases = dict(enumerate(names))
     model = UnsupervisedPhaseModel(
         features=feats,
-        mixture=gm,
+        centers=km.cluster_centers_.astype(np.float32),
         cluster_label=phase_idx.astype(np.uint8),
         phases=phases,
+        low_label=len(solid) if low else None,
+        low_threshold=float(np.mean(thresholds)) if thresholds else 0.5,
+        sigma_frac=params.shading_sigma_frac,
         tile_pixels=params.tile_pixels,
     )
     return PhaseSegmenter(model, params, kind="unsupervised")
@@ -316,8 +339,6 @@ def fit_supervised(
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    from .features import iter_multiscale
-
     params = params or SegmentationParams()
     images_list = list(images_list)
     label_images_list = [np.asarray(lab) for lab in label_images_list]
@@ -325,64 +346,53 @@ def fit_supervised(
         raise ValueError("give one label image per ion-image dict (at least one)")
     rng = np.random.default_rng(params.seed)
     ions = _ions_of(images_list, params)
+    den, st = params.denoise, params.denoise_strength
     values = sorted({int(v) for lab in label_images_list for v in np.unique(lab) if v != 0})
     if len(values) < 2:
         raise ValueError("label images must annotate at least two phases (0 = unannotated)")
-    per_class = max(1, params.sample_pixels // len(values))
-    picks: list[np.ndarray] = []
+    refs = []
+    samples = []
     for im, lab in zip(images_list, label_images_list, strict=True):
-        shape = next(iter(im.values())).shape
-        if lab.shape != shape:
-            raise ValueError(f"label image shape {lab.shape} differs from image shape {shape}")
-        flat = lab.ravel()
-        sel = []
-        for v in values:
-            where = np.flatnonzero(flat == v)
-            if where.size:
-                sel.append(rng.choice(where, size=min(where.size, per_class), replace=False))
-        picks.append(np.sort(np.concatenate(sel)) if sel else np.zeros(0, np.int64))
-    # principal axes from a uniform sample of every image (annotated pixels alone may miss
-    # what the images contain)
-    base = []
-    for im in images_list:
-        n = next(iter(im.values())).size
-        idx = np.sort(rng.choice(n, size=min(n, params.sample_pixels), replace=False))
-        base.append(
-            sample_base(im, ions, idx, params.reference, params.denoise, params.denoise_strength)
-        )
+        ref = denoised_reference(im, params.reference, den, st)
+        if lab.shape != ref.shape:
+            raise ValueError(f"label image shape {lab.shape} differs from image shape {ref.shape}")
+        refs.append(ref)
+        idx = _sample_index(ref.size, params.sample_pixels, rng)
+        samples.append(sample_composition(im, ions, ref, idx, den, st))
     feats = fit_pixel_features(
-        np.concatenate(base), ions, params.reference, params.denoise, params.denoise_strength,
-        params.n_components,
+        np.concatenate(samples), ions, params.reference, den, st, params.n_components
     )
+    model = SupervisedPhaseModel(
+        features=feats,
+        sigmas=tuple(params.scales),
+        classifier=None,
+        phases={v: (phases or {}).get(v, f"phase_{v}") for v in values},
+        sigma_frac=params.shading_sigma_frac,
+        tile_pixels=params.tile_pixels,
+    )
+    per_class = max(1, params.sample_pixels // len(values))
     xs, ys = [], []
-    for im, lab, idx in zip(images_list, label_images_list, picks, strict=True):
+    for im, lab in zip(images_list, label_images_list, strict=True):
+        flat = lab.ravel()
+        picks = [_sample_index(flat.size, per_class, rng, flat == v) for v in values]
+        idx = np.sort(np.concatenate(picks))
         if not idx.size:
             continue
-        comp = feats.project(im)
-        nx = comp.shape[2]
+        chans = model.channels(im)
+        nx = chans.shape[2]
         rows = idx // nx
-        for r0, r1, f in iter_multiscale(comp, params.scales, params.tile_pixels):
+        for r0, r1, f in iter_multiscale(chans, params.scales, params.tile_pixels):
             m = (rows >= r0) & (rows < r1)
             if m.any():
                 xs.append(f[idx[m] - r0 * nx])
-                ys.append(lab.ravel()[idx[m]])
-    x = np.concatenate(xs)
-    y = np.concatenate(ys)
-    rf = RandomForestClassifier(
+                ys.append(flat[idx[m]])
+    model.classifier = RandomForestClassifier(
         n_estimators=params.n_estimators,
         max_depth=params.max_depth,
         min_samples_leaf=2,
         n_jobs=1,
         random_state=params.seed,
-    ).fit(x, y)
-    names = {v: (phases or {}).get(v, f"phase_{v}") for v in values}
-    model = SupervisedPhaseModel(
-        features=feats,
-        sigmas=tuple(params.scales),
-        classifier=rf,
-        phases=names,
-        tile_pixels=params.tile_pixels,
-    )
+    ).fit(np.concatenate(xs), np.concatenate(ys))
     return PhaseSegmenter(model, params, kind="supervised")
 
 

@@ -155,6 +155,20 @@ def indices_from_latent(
     return out
 
 
+def periodic_latent(z: torch.Tensor) -> torch.Tensor:
+    """Extend a latent (C, p0, p1, p2) periodically by ``_WRAP`` cells on each side of each axis."""
+    for dim in (1, 2, 3):
+        n = z.shape[dim]
+        z = z.index_select(dim, torch.arange(-_WRAP, n + _WRAP) % n)
+    return z
+
+
+def periodic_crop(config: SliceGANConfig, size: tuple[int, int, int]) -> tuple[slice, ...]:
+    """The window of a :func:`periodic_latent` output that is one period of the volume."""
+    start = config.scale * (_WRAP - 1)
+    return tuple(slice(start, start + s) for s in size)
+
+
 def latent_for(
     config: SliceGANConfig, size: tuple[int, int, int], periodic: bool, generator: torch.Generator
 ) -> tuple[torch.Tensor, tuple[slice, ...]]:
@@ -168,11 +182,7 @@ def latent_for(
             )
         period = [s // config.scale for s in size]
         z = torch.randn((config.latent_channels, *period), generator=generator)
-        z = torch.cat([z[:, -_WRAP:], z, z[:, :_WRAP]], dim=1)
-        z = torch.cat([z[:, :, -_WRAP:], z, z[:, :, :_WRAP]], dim=2)
-        z = torch.cat([z[:, :, :, -_WRAP:], z, z[:, :, :, :_WRAP]], dim=3)
-        start = config.scale * (_WRAP - 1)
-        return z, tuple(slice(start, start + s) for s in size)
+        return periodic_latent(z), periodic_crop(config, size)
     edges = [config.latent_edge(s) for s in size]
     z = torch.randn((config.latent_channels, *edges), generator=generator)
     return z, tuple(slice(0, s) for s in size)
