@@ -95,6 +95,18 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def best_interleaved(fns, repeat: int) -> list[float]:
+    """Fastest of ``repeat`` runs of each function, taking turns so that a busy moment of a
+    shared machine falls on all of them alike."""
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return [min(t) for t in times]
+
+
 def pyarrow_parse(body: bytes, sep: str, comma: bool, n: int):
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -156,7 +168,8 @@ def memory(path: Path, mod: str, warm: Path) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=20.0, help="size of the grown copies in MB")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", default="", help="run only formats containing this text")
     ap.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -168,17 +181,20 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for fmt, path, mod, sep, comma in TEXT:
+            if args.only not in fmt:
+                continue
             r = reader(mod)
             r.read(path)  # warm imports
             for p in (path, grow(path, mod, args.mb, Path(tmp))):
                 size = p.stat().st_size / 1e6
                 _, body, n = split_header(p, mod)
-                t_r = best(lambda p=p, r=r: r.read(p), args.repeat)
-                t_pa = best(
-                    lambda b=body, s=sep, c=comma, k=n: pyarrow_parse(b, s, c, k), args.repeat
-                )
-                t_pd = best(
-                    lambda b=body, s=sep, c=comma, k=n: pandas_parse(b, s, c, k), args.repeat
+                t_r, t_pa, t_pd = best_interleaved(
+                    [
+                        lambda p=p, r=r: r.read(p),
+                        lambda b=body, s=sep, c=comma, k=n: pyarrow_parse(b, s, c, k),
+                        lambda b=body, s=sep, c=comma, k=n: pandas_parse(b, s, c, k),
+                    ],
+                    args.repeat,
                 )
                 mem, _ = memory(p, mod, path)
                 reps = round(len(body) / max(len(split_header(path, mod)[1]), 1))
@@ -192,6 +208,8 @@ def main() -> None:
             f"{'format':14} {'file':44} {'MB':>7} {'reader':>8} {'library':>8} {'r/lib':>6} {'mem/x':>6}  library"
         )
         for fmt, path, mod in BINARY:
+            if args.only not in fmt:
+                continue
             r = reader(mod)
             r.read(path)
             size = path.stat().st_size / 1e6

@@ -145,6 +145,7 @@ def test_transformer_in_pipeline_is_picklable_and_sklearn_clonable():
     assert list(n.fit_transform(DF).columns) == ["a", "b", "c"]
 
 
+@pytest.mark.slow  # importing skops takes seconds
 def test_skops_round_trip_if_available():
     sio = pytest.importorskip("skops.io")
     n = SpectralNormalizer("z_score").fit(X)

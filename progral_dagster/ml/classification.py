@@ -5,8 +5,18 @@ Follows Zhao et al., ACS AMI 15 (2023) 50469 (workflow 1 in SCIENCE.md): min-max
 spectrum, logistic regression, 5-fold cross-validation, PCA with 3 components to see where mixtures
 lie between their components, and the logistic-regression coefficients as each compound's
 characteristic secondary ions. That recipe is candidate ``minmax_logreg``; stronger candidates
-compete with it on the same folds, and the one with the best grouped-CV macro-F1 (ties: lower
-log-loss) becomes the report's pipeline.
+compete with it on the same folds, and the one with the best grouped-CV macro-F1 (rounded to two
+decimals; ties: lower log-loss) becomes the report's pipeline.
+
+Calibration mixtures as soft labels. The class probabilities are read as a qualitative
+composition of mixtures and anodes, and matrix effects distort mixture spectra (a minor LiH in
+Li2O loses most of its hydride signal and forms OH-/Li2OH+ that look like LiOH). The lake holds
+calibration mixtures of known composition (sample sheet ``composition``); the ``*_mix``
+candidates add each of them to every training fold once per component, labelled with that
+component and weighted by its molar fraction (soft labels through sample weights), so the models
+see what real mixtures look like. Calibration rows never enter a test fold: the grouped-CV scores
+are on pure references only and stay comparable with the published recipe, which trains on the
+references alone.
 
 Folds are grouped by sample (``StratifiedGroupKFold``): the replicate spots of one sample never
 sit in both train and test, since spots of one sample share its surface film and contamination

@@ -21,8 +21,10 @@ linear regression's, with the bootstrap probability of it beside. Permutation im
 its training fold, then averaged.
 
 Correlated-feature removal happens once before the pipelines (it does not look at the target,
-so it leaks nothing about it): greedy in column order, a column is dropped when its absolute
-Pearson correlation with an already kept column exceeds the threshold. Pipelines are sklearn
+so it leaks nothing about it): greedy, visiting XPS, cycling, ToF-SIMS and storage features in
+that order (:data:`CORRELATION_PRIORITY`: the more quantitative measurement is kept), a column
+is dropped when its absolute Pearson correlation with an already kept column exceeds the
+threshold. Pipelines are sklearn
 built-ins only (SimpleImputer, StandardScaler / MinMaxScaler, SelectKBest, linear models,
 RandomForestRegressor), so they serialise with pickle/skops.
 
@@ -51,6 +53,10 @@ VARIANTS = {
     "capacity-retention-surface-only": "surface-only",
 }
 FEATURE_PREFIXES = ("storage_", "tof_", "xps_", "cyc_")
+# Which of two highly correlated features survives: the more quantitative measurement first
+# (XPS is RSF-quantified; cycling is measured per cell; ToF-SIMS intensities carry matrix
+# effects and spot-to-spot scatter; storage conditions only cause the surface state).
+CORRELATION_PRIORITY = ("xps_", "cyc_", "tof_", "storage_")
 CYCLING_PREFIX = "cyc_"
 BASELINES = ("mean", "linear_best_feature")
 CANDIDATES = (
@@ -541,6 +547,7 @@ def train_retention(
     if keep.sum() < 6:
         raise ValueError("fewer than 6 rows with a target")
     cols = feature_columns(df, variant)
+    cols = [c for p in CORRELATION_PRIORITY for c in cols if c.startswith(p)]
     kept, dropped = drop_correlated(df.loc[keep, cols], corr_threshold)
     x = df.loc[keep, kept].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     y = y_all[keep].to_numpy(float)

@@ -9,11 +9,12 @@ are weighted relative to each peak's mean reference intensity (``weighting="rela
 dominant error of peak areas between spots and samples is multiplicative (10-20 % yield
 variation), so every peak counts by its relative misfit and Li+ (90 % of the positive counts)
 does not drown the small characteristic ions; ``"poisson"`` (1/sqrt(mean)) suits counting noise
-alone. The signal
-share is not the molar fraction: compounds differ in ion yield (a relative sensitivity factor,
-RSF), and the yield of a compound depends on what surrounds it (the matrix effect: Zhao et al.,
-ACS AMI 15 (2023) 50469, read 1:1 LiH + Li2O as 0.14 / 0.83). The forward model used here is the
-first-order (log-linear) sensitivity model
+alone.
+
+The signal share is not the molar fraction: compounds differ in ion yield (a relative
+sensitivity factor, RSF), and the yield of a compound depends on what surrounds it (the matrix
+effect: Zhao et al., ACS AMI 15 (2023) 50469, read 1:1 LiH + Li2O as 0.14 / 0.83). The forward
+model used here is the first-order (log-linear) sensitivity model
 
     w_c  proportional to  f_c * exp(r_c + sum_d A_cd f_d),     A_cc = 0,
 
@@ -22,11 +23,13 @@ where ``r_c`` is the log RSF and ``A_cd`` how compound d in the surroundings cha
 least squares (ridge towards 0, i.e. towards linear mixing, so pairs never seen together in a
 calibration mixture keep ``A_cd = 0`` and compounds never calibrated keep RSF 1). A new
 spectrum's composition is the ``f`` on the simplex that reproduces its ``w``, found by the damped
-fixed point ``f <- normalise(w * exp(-(r + A f)))``. Binary calibration mixtures identify only
-two combinations per pair (``r_c - r_d + A_cd`` and ``A_cd + A_dc``); the ridge picks the
-smallest parameters among the equivalent ones, so the recorded RSFs and matrix coefficients are
-a description of the fit, not unique physical constants; the estimates are what is validated. Each polarity block is unmixed and corrected
+fixed point ``f <- normalise(w * exp(-(r + A f)))``. Each polarity block is unmixed and corrected
 on its own (the yields differ by polarity); the estimate is the mean of the blocks' estimates.
+
+Binary calibration mixtures identify only two combinations per pair (``r_c - r_d + A_cd`` and
+``A_cd + A_dc``); the ridge picks the smallest parameters among the equivalent ones, so the
+recorded RSFs and matrix coefficients describe the fit, they are not unique physical constants;
+the estimates are what is validated.
 
 Why not a library: NNLS is scipy's; the matrix-effect correction is specific to this use and a
 few lines of numpy/scipy. (``pymcr`` does multivariate curve resolution with free spectra, not

@@ -185,13 +185,28 @@ def _string_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
-def durations_seconds(col) -> np.ndarray:
+def durations_seconds(col, chunk: int = 1 << 15) -> np.ndarray:
     """Seconds from text durations ``[Nd ]H...H:MM:SS[.fff]`` (Maccor ``0d 00:00:10.0000``,
     PEC ``123:45:06.789``: hours unbounded), decoded with numpy on the column's bytes (several
-    times faster than regular expressions over the strings).
+    times faster than regular expressions over the strings), ``chunk`` rows at a time so that
+    the working arrays stay small.
 
     Raises ValueError naming the first row (from 1) that is not such a duration.
     """
+    a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    out = np.empty(len(a))
+    for i in range(0, len(a), chunk):
+        try:
+            out[i : i + chunk] = _durations(a.slice(i, chunk))
+        except ValueError as exc:
+            m = re.match(r"row (\d+)", str(exc))
+            if not m:
+                raise
+            raise ValueError(f"row {int(m.group(1)) + i} is not a [Nd ]h:mm:ss[.f] duration") from None
+    return out
+
+
+def _durations(col) -> np.ndarray:
     data, start, end = _string_parts(col)
     n = start.size
     if n == 0:
@@ -270,14 +285,39 @@ def durations_seconds(col) -> np.ndarray:
     return days * 86400.0 + hours * 3600.0 + mins * 60.0 + secs + frac
 
 
-def string_codes(col, classify) -> np.ndarray:
-    """int8 codes of a text column, ``classify`` called once per distinct (trimmed) value."""
+def string_codes(col, classify) -> tuple[np.ndarray, list[str]]:
+    """int8 codes of a text column, ``classify`` called once per distinct (trimmed) value;
+    and the distinct values."""
     a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     enc = pc.dictionary_encode(pc.utf8_trim_whitespace(a))
     names = enc.dictionary.to_pylist()
     lut = np.array([classify(x) for x in names] or [0], dtype=np.int8)
     idx = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
-    return lut[idx]
+    return lut[idx], [x for x in names if x is not None]
+
+
+class Columns:
+    """The columns of a parsed table, each converted to numpy once, on first use; a column's
+    arrow chunks are let go as it is converted, so peak memory is the parse plus one column
+    (the caller drops its own reference to the table after building this)."""
+
+    def __init__(self, table: pa.Table):
+        self.num_rows = table.num_rows
+        self._arrow = {name: table.column(name) for name in table.column_names}
+        self._np: dict[str, np.ndarray] = {}
+
+    def null_count(self, name: str) -> int:
+        a = self._arrow.get(name)
+        return a.null_count if a is not None else int(np.isnan(self._np[name]).sum())
+
+    def take(self, name: str):
+        """The arrow column itself, handed over (for text columns)."""
+        return self._arrow.pop(name)
+
+    def get(self, name: str, dtype=np.float64) -> np.ndarray:
+        if name not in self._np:
+            self._np[name] = column_numpy(self._arrow.pop(name), dtype)
+        return self._np[name]
 
 
 def split_fixed_width(line: str, width: int = 20) -> tuple[str, list[str]]:

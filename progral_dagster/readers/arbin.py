@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _cycler_xlsx as xl
-from ._cycler_text import column_numpy, header_lines, last_line_complete, map_file, read_body
+from ._cycler_text import Columns, header_lines, last_line_complete, map_file, read_body
 from .base import Measurement, ReaderError, as_paths, guarded
 from .cycling_common import (
     counter_per_cycle,
@@ -156,6 +156,7 @@ def to_cycling(
         if not np.all(np.isfinite(cols[need])):
             bad = int(np.flatnonzero(~np.isfinite(cols[need]))[0])
             raise ReaderError(path, f"missing or non-numeric {need} in data row {bad + 1}")
+
     def scaled(canon: str, unit_kind: str) -> np.ndarray:
         f = _factor(unit_kind, units.get(unit_kind), path)
         return cols[canon] if f == 1.0 else cols[canon] * f
@@ -262,9 +263,13 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
     wanted = {c: found[c] for c in found if c != "clock"}
     if temp:
         wanted["temperature"] = temp
-    types = {t: pa.float64() for t in wanted.values()}
+    # cycle and step numbers are small integers: float32 holds them exactly in half the memory
+    types = {
+        t: (pa.float32() if c in ("cycle", "step") else pa.float64()) for c, t in wanted.items()
+    }
     clock_kind = None
-    if "clock" in found:
+    start_value = None
+    if "clock" in found:  # only the first record's date is needed (the start time)
         probe = (
             buf[start : min(len(buf), start + 4096)]
             .to_pybytes()
@@ -275,12 +280,11 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
         idx = titles.index(found["clock"])
         v = cell[idx] if idx < len(cell) else ""
         try:
-            float(v)
+            start_value = np.array([float(v)])
             clock_kind = "unix"
-            types[found["clock"]] = pa.float64()
         except ValueError:
+            start_value = [v]
             clock_kind = "text"
-            types[found["clock"]] = pa.string()
     end = last_line_complete(buf, start, b",", len(titles))
     table = read_body(
         path,
@@ -294,13 +298,15 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
         first_line=2,
         quote_char='"',
     )
-    cols = {c: column_numpy(table.column(t)) for c, t in wanted.items()}
-    cols = {c: np.asarray(v, dtype=np.float64) for c, v in cols.items()}
+    data = Columns(table)
+    del table
+    cols = {
+        c: data.get(t, np.float32 if c in ("cycle", "step") else np.float64)
+        for c, t in wanted.items()
+    }
+    del data
     out, meta = to_cycling(cols, units, path)
-    clock = table.column(found["clock"]).to_pylist()[:1] if "clock" in found else None
-    meta["start_time"] = _start_from_clock(
-        np.asarray(clock, dtype=float) if clock_kind == "unix" else clock, clock_kind or ""
-    )
+    meta["start_time"] = _start_from_clock(start_value, clock_kind or "")
     meta["columns"] = titles
     meta["temperature_column"] = temp
     meta["dropped_incomplete_last_row"] = end < len(buf) and bool(buf[end:].to_pybytes().strip())

@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from . import _cycler_biologic as bl
 from ._cycler_text import (
-    column_numpy,
+    Columns,
     header_lines,
     last_line_complete,
     map_file,
@@ -217,13 +217,13 @@ def read(paths) -> Measurement:
     )  # fmt: skip
     if table.num_rows == 0:
         raise ReaderError(path, "no data rows after the header", f"line {nb + 1}")
-    cols = {}
     for c in used:
-        col = table.column(c)
-        if col.null_count:
+        if table.column(c).null_count:
             raise ReaderError(path, f"empty value in column {c!r} (truncated or damaged file?)")
-        cols[c] = column_numpy(col)
-    del table, col
+    data = Columns(table)
+    del table
+    cols = {c: data.get(c, needed[c]) for c in used}
+    del data
 
     hdr = meta["header"]
     tname = meta["technique_name"]

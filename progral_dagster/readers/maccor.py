@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._cycler_text import (
+    Columns,
     column_numpy,
     durations_seconds,
     header_lines,
@@ -253,14 +254,16 @@ def read(paths) -> Measurement:
     for c in (col["test_time"], col["current"], col["voltage"], col["state"]):
         if table.column(c).null_count:
             raise ReaderError(path, f"empty value in column {c!r} (damaged file?)")
+    data = Columns(table)
+    del table
 
     def num(key: str) -> np.ndarray | None:
         c = col[key]
-        return column_numpy(table.column(c), np.float64) if c else None
+        return data.get(c) if c else None
 
     if daytime:
         try:
-            tt = durations_seconds(table.column(col["test_time"]))
+            tt = durations_seconds(data.take(col["test_time"]))
         except ValueError as exc:
             raise ReaderError(path, f"test time: data {exc}") from None
     else:
@@ -275,8 +278,8 @@ def read(paths) -> Measurement:
     factor, unit, unit_note = (1.0, "s", "d hh:mm:ss") if daytime else _time_unit(tt, clock)
     time_s = tt * factor
 
-    step_type = string_codes(
-        table.column(col["state"]), lambda s: STEP_TYPES.index(STATE_TYPES.get(s, "other"))
+    step_type, states = string_codes(
+        data.take(col["state"]), lambda s: STEP_TYPES.index(STATE_TYPES.get(s, "other"))
     )
     is_c = step_type == CHARGE
     is_d = step_type == DISCHARGE
@@ -314,7 +317,7 @@ def read(paths) -> Measurement:
         "time_unit_source": unit_note,
         "decimal_separator": "," if decimal_comma else ".",
         "n_records": n,
-        "states": sorted(set(table.column(col["state"]).unique().to_pylist())),
+        "states": sorted(states),
         "dropped_incomplete_last_row": end < len(buf) and bool(buf[end:].to_pybytes().strip()),
         "columns": [t for t in titles if t],
         "source_columns": {

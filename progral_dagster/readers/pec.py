@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._cycler_text import (
-    column_numpy,
+    Columns,
     durations_seconds,
     header_lines,
     last_line_complete,
@@ -175,9 +175,12 @@ def read(paths) -> Measurement:
         if table.column(c).null_count:
             raise ReaderError(path, f"empty value in column {c!r} (damaged file?)")
 
+    data = Columns(table)
+    del table
+
     def num(key: str) -> np.ndarray | None:
         c = col[key]
-        return column_numpy(table.column(c), np.float64) if c else None
+        return data.get(c) if c else None
 
     def factor(key: str, default: str) -> float:
         u = _unit(col[key]) if col[key] else None
@@ -187,7 +190,7 @@ def read(paths) -> Measurement:
             raise ReaderError(path, f"unknown unit {u!r} in column {col[key]!r}") from None
 
     try:
-        time_s = durations_seconds(table.column(col["total_time"]))
+        time_s = durations_seconds(data.take(col["total_time"]))
     except ValueError as exc:
         raise ReaderError(path, f"Total Time: data {exc}") from None
     current = num("current") * factor("current", "A")
@@ -195,11 +198,11 @@ def read(paths) -> Measurement:
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
     step = np.rint(num("step")).astype(np.int32) if col["step"] else np.ones(n, dtype=np.int32)
     seg = segments(step, cycle)
-    named = (
-        string_codes(table.column(col["instruction"]), _instruction_code)
-        if col["instruction"]
-        else np.full(n, -1, dtype=np.int8)
-    )
+    instructions: list[str] = []
+    if col["instruction"]:
+        named, instructions = string_codes(data.take(col["instruction"]), _instruction_code)
+    else:
+        named = np.full(n, -1, dtype=np.int8)
     flipped = False
     chg = named == CHARGE
     dis = named == DISCHARGE
@@ -244,9 +247,7 @@ def read(paths) -> Measurement:
         "chemistry": meta.get("Chemistry"),
         "start_time": start_time,
         "n_records": n,
-        "instructions": sorted(set(table.column(col["instruction"]).unique().to_pylist()))
-        if col["instruction"]
-        else [],
+        "instructions": sorted(instructions) if col["instruction"] else [],
         "current_sign_flipped": flipped,
         "dropped_incomplete_last_row": end < len(buf) and bool(buf[end:].to_pybytes().strip()),
         "source_columns": {k2: v for k2, v in col.items() if v},

@@ -18,7 +18,10 @@ from ..warehouse.share_index import ShareIndex
 from .scan import ShareUnavailable, scan
 from .tick import plan_tick
 
-SENSOR_INTERVAL_S = 30
+import os
+
+# Tick interval (s); tests of the daemon shorten it with PROGRAL_SENSOR_INTERVAL_SECONDS.
+SENSOR_INTERVAL_S = int(os.environ.get("PROGRAL_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 def _group_of():

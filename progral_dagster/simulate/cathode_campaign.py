@@ -91,7 +91,7 @@ ATMOSPHERES = (
 SIZES = {
     # sheets with cells, cells per sheet, sheets without cells, cycles N, points per half cycle
     "small": (6, 2, 2, 20, 12),
-    "full": (42, 3, 8, 50, 16),
+    "full": (48, 3, 8, 50, 16),
 }
 REF_CYCLE = 3
 CELL_SD = 1.2
@@ -334,7 +334,7 @@ def simulate_cathode_campaign(
         or None
     seed : same seed, same bytes
     size : ``small`` (6 sheets x 2 cells + 2 sheets without cells, 20 cycles) or ``full``
-        (42 x 3 + 8, 50 cycles)
+        (48 x 3 + 8, 50 cycles)
     binning : ToF-SIMS export binning (raw channels per row)
 
     Returns

@@ -94,6 +94,8 @@ def _place(
     centres: list[tuple[float, float, float]],
     contact_probability: float = 0.5,
     tries: int = 60,
+    keep_apart: np.ndarray | None = None,
+    gap_px: int = 1,
 ) -> list[int]:
     """Random sequential addition of the given masks into ``instances`` (in place).
 
@@ -101,7 +103,9 @@ def _place(
     already placed (centre distance 0.85 to 1.0 times the sum of their equivalent radii), else
     anywhere (centre inside the image). It is accepted when at most ``max_overlap`` of its
     visible pixels fall on particles already placed (those pixels keep their old owner).
-    ``centres`` (cy, cx, radius) of placed particles is extended in place. Returns the ids placed.
+    ``centres`` (cy, cx, radius) of placed particles is extended in place. With ``keep_apart``
+    (a boolean image, updated in place), a candidate must stay ``gap_px`` pixels away from its
+    true pixels (and its own pixels are added to it). Returns the ids placed.
     """
     ny, nx = instances.shape
     placed: list[int] = []
@@ -126,8 +130,14 @@ def _place(
                 continue
             if np.count_nonzero(region[m]) > max_overlap * n:
                 continue
+            if keep_apart is not None:
+                hit = ndi.binary_dilation(m, iterations=gap_px) & keep_apart[sl]
+                if hit.any():
+                    continue
             free = m & (region == 0)
             region[free] = pid
+            if keep_apart is not None:
+                keep_apart[sl] |= free
             placed.append(pid)
             centres.append((cy, cx, r_new))
             pid += 1
@@ -260,7 +270,7 @@ def anode_phantom(
     aspect_range: tuple[float, float] = (2.0, 4.0),
     tilt_sd_deg: float = 20.0,
     si_diameter_um: tuple[float, float] = (2.5, 6.0),
-    max_overlap: float = 0.06,
+    max_overlap: float = 0.015,
     contact_probability: float = 0.4,
 ) -> Phantom:
     """Si/graphite anode cross-section: graphite flakes, Si agglomerates, CBD, pores.
@@ -299,15 +309,17 @@ def anode_phantom(
     si_target = si_fraction * area_px
     si_ids: set[int] = set()
     si_px = 0
+    si_mask = np.zeros(shape, bool)
     for _ in range(10_000):
         if si_px >= si_target:
             break
         d = float(rng.uniform(*si_diameter_um))
         m = _si_agglomerate(d, pixel_size_um, rng)
-        # Si decorates the flakes: contacts are drawn against graphite only (Si-Si contacts
-        # would make one agglomerate of two, ambiguous even to a person)
+        # Si decorates the flakes: contacts are drawn against graphite only, and two Si
+        # agglomerates never touch (two touching agglomerates are, by definition, one)
         got = _place(instances, [m], rng, first_id=n_id + 1, max_overlap=max_overlap,
-                     centres=list(centres), contact_probability=contact_probability, tries=30)
+                     centres=list(centres), contact_probability=contact_probability, tries=30,
+                     keep_apart=si_mask)
         if got:
             n_id += 1
             si_ids.add(got[0])
