@@ -8,6 +8,7 @@ from . import sqlite_tuning
 from .assets.ingestion import measurements, raw_files
 from .assets.maintenance import lake_compaction, share_reconciliation
 from .assets.resources import LakeResource
+from .assets.spectral import SPECTRAL_ASSETS
 from .mlflow.resource import MlflowTracking
 from .sensors.schedules import compaction_job, nightly_compaction, nightly_reconciliation, reconcile_job
 from .sensors.share_sensor import instrument_share
@@ -23,9 +24,17 @@ def resources_for(s=None) -> dict:
 
 
 defs = dg.Definitions(
-    assets=[raw_files, measurements, share_reconciliation, lake_compaction],
+    assets=[raw_files, measurements, share_reconciliation, lake_compaction, *SPECTRAL_ASSETS],
     jobs=[reconcile_job, compaction_job],
-    sensors=[instrument_share],
+    sensors=[
+        instrument_share,
+        dg.AutomationConditionSensorDefinition(
+            "progral_automation", target=dg.AssetSelection.all(), minimum_interval_seconds=30,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Declarative automation: features follow new measurements, models train when "
+            "missing and nightly, promotion and predictions follow the models.",
+        ),
+    ],
     schedules=[nightly_reconciliation, nightly_compaction],
     resources=resources_for(),
 )

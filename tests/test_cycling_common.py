@@ -115,7 +115,8 @@ def test_counter_forms_agree_property(rows):
         counter_per_cycle(np.cumsum(inc), cycle), truth, rtol=1e-9, atol=1e-9
     )
     np.testing.assert_allclose(accumulate_per_cycle(inc, cycle), truth, rtol=1e-9, atol=1e-9)
-    assert np.all(counter_per_cycle(truth, cycle) >= -1e-9)
+    # a counter restarted per cycle stays non-negative (up to the restart-detection tolerance)
+    assert np.all(counter_per_cycle(truth, cycle) >= -1e-8 * max(1.0, truth.max()))
 
 
 def test_counter_increments_restart_on_drop():

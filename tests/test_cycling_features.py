@@ -84,8 +84,9 @@ def _simulated_cell(tmp_path, seed=3, residue=False, n_cycles=20):
     atm = ATMOSPHERES[4] if residue else ATMOSPHERES[0]
     surf = storage_surface(atm, 20.0 if residue else -60.0, 300.0 if residue else 2.0, rng)
     trace, truth, current = simulate_cell(surf, rng, n_cycles=n_cycles, points=12)
-    path = write_gcpl_mpt(tmp_path / f"cell{seed}{residue}.mpt", trace,
-                          GcplSettings(current_ma=current))
+    path = write_gcpl_mpt(
+        tmp_path / f"cell{seed}{residue}.mpt", trace, GcplSettings(current_ma=current)
+    )
     return path, truth, surf
 
 

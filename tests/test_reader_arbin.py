@@ -175,3 +175,10 @@ def test_sniff():
     assert arbin.sniff(RES, RES.read_bytes()[:4096]) == "arbin-res"
     pec = DIR / "Test25195.csv"
     assert arbin.sniff(pec, pec.read_bytes()[:4096]) is None
+
+
+def test_metadata_is_strict_json(xlsx):
+    import json
+
+    for m in (xlsx, arbin.read(CSV), arbin.read([CSV, META])):
+        json.dumps(m.metadata, allow_nan=False)

@@ -362,3 +362,12 @@ def test_galvani_reference_when_installed(tmp_path):
         ref = galvani.BioLogic.MPRfile(str(src))
         t = table_of(biologic_mpr.read(mpr))
         np.testing.assert_allclose(col(t, "time_s"), ref.data["time/s"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("path", MPT + MPR, ids=lambda p: p.name)
+def test_metadata_is_strict_json(path):
+    """The catalog stores metadata as JSON: no NaN, no numpy types."""
+    import json
+
+    m = (biologic_mpr if path.suffix == ".mpr" else biologic_mpt).read(path)
+    json.dumps(m.metadata, allow_nan=False)

@@ -164,3 +164,10 @@ def test_sniff():
     assert maccor.sniff(EDA, EDA.read_bytes()[:65536]) == "maccor-impedance"
     other = DIR / "Test25195.csv"
     assert maccor.sniff(other, other.read_bytes()[:65536]) is None
+
+
+@pytest.mark.parametrize("path", [RAW, TWO, EDA], ids=lambda p: p.name)
+def test_metadata_is_strict_json(path):
+    import json
+
+    json.dumps(maccor.read(path).metadata, allow_nan=False)

@@ -184,3 +184,10 @@ def test_sniff():
     assert neware.sniff(NDAX, NDAX.read_bytes()[:4096]) == "neware-ndax"
     xlsx = DIR / "bs542_004_gr_li_50ua_50mv_1v_191020_Channel_11.xlsx"
     assert neware.sniff(xlsx, xlsx.read_bytes()[:65536]) is None
+
+
+@pytest.mark.parametrize("path", [NDA, NDAX, NDAX_AUX], ids=lambda p: p.name)
+def test_metadata_is_strict_json(path):
+    import json
+
+    json.dumps(neware.read(path).metadata, allow_nan=False)

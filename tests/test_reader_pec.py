@@ -95,3 +95,9 @@ def test_sniff():
     assert pec.sniff(PEC, PEC.read_bytes()[:65536]) == "pec-csv"
     arb = SAMPLES / "cycler-other" / "FastCharge_000025_CH8.csv"
     assert pec.sniff(arb, arb.read_bytes()[:65536]) is None
+
+
+def test_metadata_is_strict_json():
+    import json
+
+    json.dumps(pec.read(PEC).metadata, allow_nan=False)

@@ -68,12 +68,24 @@ def test_build_feature_table_joins_through_the_sample_sheet():
     samples["storage_atmosphere"] = samples["sample_id"].map({"A": "humid air", "B": "argon"})
     samples["dew_point_c"] = samples["sample_id"].map({"A": 20.0, "B": -60.0})
     samples["storage_time_h"] = samples["sample_id"].map({"A": 99.0, "B": 9.0})
-    tof = pd.DataFrame({"measurement_id": ["t1", "t2"], "CO3-": [0.1, np.nan],
-                        "Li+": [np.nan, 0.5]})
-    xps = pd.DataFrame({"measurement_id": ["x1", "x2", "x3"], "C_at_pct": [30.0, 10.0, 14.0],
-                        "charge_offset_ev": [-1.0, -2.0, -2.0]})
-    cyc = pd.DataFrame({"measurement_id": ["c1", "c2"], "ce_first": [0.85, 0.87],
-                        "n_cycles": [50, 50], "retention_pct": [88.0, 86.0]})
+    tof = pd.DataFrame(
+        {"measurement_id": ["t1", "t2"], "CO3-": [0.1, np.nan], "Li+": [np.nan, 0.5]}
+    )
+    xps = pd.DataFrame(
+        {
+            "measurement_id": ["x1", "x2", "x3"],
+            "C_at_pct": [30.0, 10.0, 14.0],
+            "charge_offset_ev": [-1.0, -2.0, -2.0],
+        }
+    )
+    cyc = pd.DataFrame(
+        {
+            "measurement_id": ["c1", "c2"],
+            "ce_first": [0.85, 0.87],
+            "n_cycles": [50, 50],
+            "retention_pct": [88.0, 86.0],
+        }
+    )
     t = rt.build_feature_table(samples, tof=tof, xps=xps, cycling=cyc)
     assert len(t) == 3
     a1 = t[t["cell_id"] == "A-C1"].iloc[0]
@@ -87,8 +99,9 @@ def test_build_feature_table_joins_through_the_sample_sheet():
     assert b["cell_id"] is None and np.isnan(b["retention_pct"])
     assert b["xps_C_at_pct"] == 12.0  # mean of the sheet's two XPS measurements
     assert "xps_charge_offset_ev" not in t and "cyc_n_cycles" not in t  # not sample properties
-    assert rt.feature_columns(t, "surface-only") == [c for c in rt.feature_columns(t)
-                                                     if not c.startswith("cyc_")]
+    assert rt.feature_columns(t, "surface-only") == [
+        c for c in rt.feature_columns(t) if not c.startswith("cyc_")
+    ]
 
 
 def test_drop_correlated_threshold():
@@ -119,12 +132,18 @@ def test_grouped_cv_cannot_memorise_samples():
     for g in range(16):
         fp = rng.normal(size=5)
         off = rng.normal(0, 3)
-        for k in range(4):
-            rows.append({"sample_id": f"S{g}", "retention_pct": 80 + off + rng.normal(0, 0.1),
-                         **{f"tof_f{i}": fp[i] for i in range(5)}})
+        for _k in range(4):
+            rows.append(
+                {
+                    "sample_id": f"S{g}",
+                    "retention_pct": 80 + off + rng.normal(0, 0.1),
+                    **{f"tof_f{i}": fp[i] for i in range(5)},
+                }
+            )
     df = pd.DataFrame(rows)
-    rep = rt.train_retention(df, candidates=("mean", "linear_best_feature", "random_forest"),
-                             **FAST)
+    rep = rt.train_retention(
+        df, candidates=("mean", "linear_best_feature", "random_forest"), **FAST
+    )
     assert rep.metrics.set_index("candidate").loc["random_forest", "r2"] < 0.2
     # the same forest with ungrouped folds memorises the sheets: the test above can fail
     from sklearn.ensemble import RandomForestRegressor
@@ -132,8 +151,9 @@ def test_grouped_cv_cannot_memorise_samples():
 
     x = df[[f"tof_f{i}" for i in range(5)]].to_numpy()
     y = df["retention_pct"].to_numpy()
-    pred = cross_val_predict(RandomForestRegressor(50, random_state=0), x, y,
-                             cv=KFold(4, shuffle=True, random_state=0))
+    pred = cross_val_predict(
+        RandomForestRegressor(50, random_state=0), x, y, cv=KFold(4, shuffle=True, random_state=0)
+    )
     assert rt.regression_metrics(y, pred)["r2"] > 0.8
 
 
@@ -158,8 +178,12 @@ def test_report_contents(report):
 
 
 def test_all_features_variant_uses_cycling():
-    rep = rt.train_retention(_synthetic(), variant="capacity-retention-regressor",
-                             candidates=("mean", "linear_best_feature", "ridge_zscore"), **FAST)
+    rep = rt.train_retention(
+        _synthetic(),
+        variant="capacity-retention-regressor",
+        candidates=("mean", "linear_best_feature", "ridge_zscore"),
+        **FAST,
+    )
     assert "cyc_slope" in rep.feature_names
 
 
@@ -195,8 +219,9 @@ def test_prediction_interval_coverage_and_pickle(report):
         2 * report.interval_halfwidth(0.1)
     )
     again = pickle.loads(pickle.dumps(report.pipeline))
-    x = fresh[report.feature_names].to_numpy(float)
+    x = fresh[report.feature_names]
     np.testing.assert_allclose(again.predict(x), report.pipeline.predict(x))
+    assert list(report.pipeline.feature_names_in_) == report.feature_names
     assert type(report.pipeline).__module__.startswith("sklearn.")
 
 

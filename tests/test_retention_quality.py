@@ -87,8 +87,9 @@ def test_campaign_size_and_target_from_files(lake):
 
 
 def test_xps_quantification_on_the_campaign(lake):
-    x = lake["xps"].merge(lake["truth"]["xps"], left_on="measurement_id", right_on="file",
-                          suffixes=("", "_true"))
+    x = lake["xps"].merge(
+        lake["truth"]["xps"], left_on="measurement_id", right_on="file", suffixes=("", "_true")
+    )
     assert len(x) == len(lake["truth"]["xps"])
     for el in ("C", "O", "F", "Li", "Ni"):
         err = (x[f"{el}_at_pct"] - x[f"{el}_at_pct_true"]).abs()
@@ -105,12 +106,28 @@ def test_grouped_cv_quality(reports, lake, variant):
     noise = lake["truth"]["cells"]["noise_sd"].mean()
     m = rep.champion_metrics
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(f"\n{variant}: champion {rep.champion}, noise sd {noise:.2f} %, "
-              f"beats linear baseline: {rep.beats_linear_baseline} "
-              f"(bootstrap p = {rep.p_beats_linear:.2f})")
-        print(rep.comparison_table()[["candidate", "r2", "r2_lo", "r2_hi", "rmse", "rmse_lo",
-                                      "rmse_hi", "mae", "rmse_minus_linear_best_feature"]]
-              .round(3).to_string())
+        print(
+            f"\n{variant}: champion {rep.champion}, noise sd {noise:.2f} %, "
+            f"beats linear baseline: {rep.beats_linear_baseline} "
+            f"(bootstrap p = {rep.p_beats_linear:.2f})"
+        )
+        print(
+            rep.comparison_table()[
+                [
+                    "candidate",
+                    "r2",
+                    "r2_lo",
+                    "r2_hi",
+                    "rmse",
+                    "rmse_lo",
+                    "rmse_hi",
+                    "mae",
+                    "rmse_minus_linear_best_feature",
+                ]
+            ]
+            .round(3)
+            .to_string()
+        )
         print(rep.importances.head(8).round(3).to_string())
     assert m["r2"] >= 0.8
     assert m["rmse"] <= 1.5 * noise
@@ -140,8 +157,12 @@ def test_surface_only_predictions_for_sheets_without_cells(reports, lake):
     )
     err = pred["prediction"] - pred["expected_retention_pct"]
     noise = lake["truth"]["cells"]["noise_sd"].mean()
-    print("\npending sheets:\n", pred[["sample_id", "prediction", "lower", "upper",
-                                      "expected_retention_pct"]].round(2).to_string())
+    print(
+        "\npending sheets:\n",
+        pred[["sample_id", "prediction", "lower", "upper", "expected_retention_pct"]]
+        .round(2)
+        .to_string(),
+    )
     assert np.sqrt(np.mean(err**2)) <= 1.5 * noise
     inside = (pred["expected_retention_pct"] >= pred["lower"]) & (
         pred["expected_retention_pct"] <= pred["upper"]

@@ -80,9 +80,11 @@ def test_mpt_layout_matches_the_real_export(campaign):
     root, rows = campaign
     path = root / "share" / next(r["file"] for r in rows if r["file"].endswith(".mpt"))
     ours = path.read_text(encoding="latin-1").splitlines()
-    real = (SAMPLES / "cycler-biologic" / "gcpl.issue_149.mpt").read_text(
-        encoding="latin-1"
-    ).splitlines()
+    real = (
+        (SAMPLES / "cycler-biologic" / "gcpl.issue_149.mpt")
+        .read_text(encoding="latin-1")
+        .splitlines()
+    )
     assert ours[0] == real[0] == "EC-Lab ASCII FILE"
     n = int(ours[1].split(":")[1])
     assert len(ours[1]) == len(real[1])  # padded like the real header line
@@ -153,8 +155,19 @@ def test_determinism(campaign, tmp_path):
     root, _ = campaign
     cc.simulate_cathode_campaign(tmp_path / "a" / "share", tmp_path / "a" / "truth", 3, "small")
     assert _digest(tmp_path / "a") == _digest(root)
-    cc.simulate_cathode_campaign(tmp_path / "b" / "share", None, 4, "small")
+    cc.simulate_cathode_campaign(
+        tmp_path / "b" / "share", tmp_path / "b" / "truth", 4, "small", ref_cycle=2
+    )
     assert _digest(tmp_path / "b" / "share") != _digest(root / "share")
+    # the reference cycle is a parameter: truth and files agree on it
+    t = pd.read_csv(tmp_path / "b" / "truth" / "cells.csv").iloc[0]
+    assert t["ref_cycle"] == 2
+    q = (
+        parse_mpt_minimal(tmp_path / "b" / "share" / t["file"])
+        .groupby("cycle number")["Q discharge/mA.h"]
+        .max()
+    )
+    assert 100 * q[t["n_cycles"] - 1] / q[1] == pytest.approx(t["retention_pct"], rel=1e-9)
 
 
 def test_noise_of_known_size():
@@ -184,9 +197,10 @@ def test_storage_chemistry_is_physical():
     assert wet.li2co3 > 0.2 > wet_free.li2co3
     assert wet_free.lioh > 0.2
     # retention falls with exposure
-    assert cc.expected_retention(wet) < cc.expected_retention(
-        cc.storage_surface(argon, -60.0, 200.0, rng)
-    ) - 5
+    assert (
+        cc.expected_retention(wet)
+        < cc.expected_retention(cc.storage_surface(argon, -60.0, 200.0, rng)) - 5
+    )
     assert cc.water_pressure_hpa(0.0) == pytest.approx(6.112)
     assert cc.water_pressure_hpa(20.0) == pytest.approx(23.37, abs=0.05)  # steam tables: 23.39
 

@@ -67,8 +67,13 @@ def _windows() -> list[tuple[str, np.ndarray, np.ndarray]]:
     t = phi.read(SAMPLES / "xps-phi" / "SnO2_10nm.spe").tables["xps_spectra"].to_pandas()
     for lo, hi in [(480, 500), (525, 540)]:
         m = (t["binding_energy_ev"] >= lo) & (t["binding_energy_ev"] <= hi)
-        out.append((f"SnO2_10nm.spe {lo}-{hi}", t.loc[m, "binding_energy_ev"].to_numpy(),
-                    t.loc[m, "intensity"].to_numpy()))
+        out.append(
+            (
+                f"SnO2_10nm.spe {lo}-{hi}",
+                t.loc[m, "binding_energy_ev"].to_numpy(),
+                t.loc[m, "intensity"].to_numpy(),
+            )
+        )
     return out
 
 
@@ -101,8 +106,9 @@ def test_shirley_and_tougaard_match_lmfitxps_on_real_spectra(window):
         ours = shirley_background(be, y, tol=1e-12, max_iter=500)
         assert np.max(np.abs(ours - ref)) / height < 1e-5, name
 
-    ref_t, ref_b = _quiet(lmfitxps.tougaard_calculate, be, y, tb=2866, tc=1643, tcd=1, td=0,
-                          maxit=200)
+    ref_t, ref_b = _quiet(
+        lmfitxps.tougaard_calculate, be, y, tb=2866, tc=1643, tcd=1, td=0, maxit=200
+    )
     ours_t = tougaard_background(be, y)  # B scaled to meet the high-BE end, as lmfitxps does
     assert np.max(np.abs(ours_t - ref_t)) / height < 1e-5, name
     # the background runs from end level to end level and lies below the data's peak
@@ -113,8 +119,7 @@ def test_three_parameter_tougaard_matches_lmfitxps():
     be, y = _regular_vms_survey()
     m = (be >= 700) & (be <= 740)
     be, y = _descending(be[m], y[m])
-    ref, _ = _quiet(lmfitxps.tougaard_calculate, be, y, tb=300, tc=551, tcd=-1, td=436,
-                    maxit=200)
+    ref, _ = _quiet(lmfitxps.tougaard_calculate, be, y, tb=300, tc=551, tcd=-1, td=436, maxit=200)
     ours = tougaard_background(be, y, c=551, c_prime=-1, d=436)
     assert np.max(np.abs(ours - ref)) / (y.max() - y.min()) < 1e-5
 
@@ -133,8 +138,9 @@ def test_linear_background_is_the_line_between_end_means():
 @pytest.mark.parametrize("m", [0.0, 0.15, 0.3, 0.7])
 def test_lineshapes_have_unit_area_and_the_stated_width(m):
     for f in (gl, sgl):
-        area, _ = quad(lambda x, f=f: float(f(np.array([x]), 10.0, 1.7, m)[0]), -np.inf, np.inf,
-                       limit=400)
+        area, _ = quad(
+            lambda x, f=f: float(f(np.array([x]), 10.0, 1.7, m)[0]), -np.inf, np.inf, limit=400
+        )
         assert area == pytest.approx(1.0, rel=1e-6)
         half = float(f(np.array([10.0 + 0.85]), 10.0, 1.7, m)[0])
         top = float(f(np.array([10.0]), 10.0, 1.7, m)[0])
@@ -150,7 +156,8 @@ def test_atomic_percent_arithmetic():
     at = atomic_percent(areas)
     assert at == pytest.approx({"C": 30.0, "O": 50.0, "Ni": 20.0})
     assert canonical_region("C1s") == "C 1s" and canonical_region("ni 2p3/2") == "Ni 2p3/2"
-    assert canonical_region("Survey") is None
+    assert canonical_region("Survey") is None and canonical_region("Su1s") is None
+    assert canonical_region("Pt4f PE20") == "Pt 4f"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,9 +170,17 @@ def _read_vamas_minimal(path) -> pd.DataFrame:
     for i, b in enumerate(vamas.Vamas(str(path)).blocks):
         y = np.asarray(b.corresponding_variables[0].y_values, float)
         ke = b.x_start + b.x_step * np.arange(y.size)
-        rows.append(pd.DataFrame({"block": i, "region": b.block_identifier, "intensity": y,
-                                  "binding_energy_ev": b.analysis_source_characteristic_energy - ke,
-                                  "kinetic_energy_ev": ke}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "block": i,
+                    "region": b.block_identifier,
+                    "intensity": y,
+                    "binding_energy_ev": b.analysis_source_characteristic_energy - ke,
+                    "kinetic_energy_ev": ke,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -222,23 +237,26 @@ def test_quantification_through_the_vamas_reader(tmp_path):
 def test_charge_reference_keeps_raw_energies_and_is_configurable(tmp_path):
     rng = np.random.default_rng(9)
     sim = simulate_xps(_random_surface(rng), rng, charge_shift_ev=1.7)
-    df = _read_vamas_minimal(write_vamas(tmp_path / "c.vms", blocks_from_simulation(sim),
-                                         sample_id="c"))
+    df = _read_vamas_minimal(
+        write_vamas(tmp_path / "c.vms", blocks_from_simulation(sim), sample_id="c")
+    )
     f284 = xps_features(df)
     f285 = xps_features(df, reference_ev=285.0)
     assert f284["cc_raw_ev"] == pytest.approx(284.8 + 1.7, abs=0.05)
     assert f285["charge_offset_ev"] - f284["charge_offset_ev"] == pytest.approx(0.2, abs=1e-6)
     ref = charge_reference(df, f284["charge_offset_ev"])
     np.testing.assert_array_equal(ref["binding_energy_raw_ev"], df["binding_energy_ev"])
-    np.testing.assert_allclose(ref["binding_energy_ev"] - ref["binding_energy_raw_ev"],
-                               f284["charge_offset_ev"])
+    np.testing.assert_allclose(
+        ref["binding_energy_ev"] - ref["binding_energy_raw_ev"], f284["charge_offset_ev"]
+    )
 
 
 def test_transmission_correction_where_the_file_carries_it(tmp_path):
     rng = np.random.default_rng(11)
     sim = simulate_xps(_random_surface(rng), rng, charge_shift_ev=0.5)
-    df = _read_vamas_minimal(write_vamas(tmp_path / "t.vms", blocks_from_simulation(sim),
-                                         sample_id="t"))
+    df = _read_vamas_minimal(
+        write_vamas(tmp_path / "t.vms", blocks_from_simulation(sim), sample_id="t")
+    )
     plain = xps_features(df)
     # a FAT analyser transmission falling with kinetic energy, applied to the counts
     t = (df["kinetic_energy_ev"] / 1000.0) ** -0.6
@@ -264,10 +282,20 @@ def _casa_table_minimal(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for ln in lines:
         if ln.startswith("CASA region"):
             nums = ln.split("*)")[2].split("(*")[0].split()  # after the background name
-            casa.append({"kind": "region", "name": "Fe 2p", "lineshape": None,
-                         "start_ev": float(nums[0]), "end_ev": float(nums[1]),
-                         "position_ev": np.nan, "fwhm_ev": np.nan, "area": np.nan,
-                         "parameters": None, "tougaard_b": float(nums[6])})
+            casa.append(
+                {
+                    "kind": "region",
+                    "name": "Fe 2p",
+                    "lineshape": None,
+                    "start_ev": float(nums[0]),
+                    "end_ev": float(nums[1]),
+                    "position_ev": np.nan,
+                    "fwhm_ev": np.nan,
+                    "area": np.nan,
+                    "parameters": None,
+                    "tougaard_b": float(nums[6]),
+                }
+            )
         elif ln.startswith("CASA comp"):
             shape = ln.split("(*")[2].split("*)")[0]
             tok = ln.split()
@@ -275,12 +303,22 @@ def _casa_table_minimal(path) -> tuple[pd.DataFrame, pd.DataFrame]:
             def after(key, tok=tok):
                 return float(tok[tok.index(key) + 1])
 
-            casa.append({"kind": "component", "name": "Fe 2p", "lineshape": shape,
-                         "start_ev": np.nan, "end_ev": np.nan, "position_ev": after("Position"),
-                         "fwhm_ev": after("MFWHM"), "area": after("Area"), "parameters": None})
+            casa.append(
+                {
+                    "kind": "component",
+                    "name": "Fe 2p",
+                    "lineshape": shape,
+                    "start_ev": np.nan,
+                    "end_ev": np.nan,
+                    "position_ev": after("Position"),
+                    "fwhm_ev": after("MFWHM"),
+                    "area": after("Area"),
+                    "parameters": None,
+                }
+            )
     n_values = int(lines[lines.index("PROPAGATION_CONVERGED") + 3])
     start = lines.index("PROPAGATION_CONVERGED") + 4 + 6  # skip 3 min/max pairs
-    vals = np.array(lines[start:start + n_values], float).reshape(-1, 3)
+    vals = np.array(lines[start : start + n_values], float).reshape(-1, 3)
     spec = pd.DataFrame({"kinetic_energy_ev": vals[:, 0], "intensity": vals[:, 1]})
     spec["binding_energy_ev"] = 1486.61 - spec["kinetic_energy_ev"]
     return spec, pd.DataFrame(casa)
@@ -299,8 +337,9 @@ def test_casaxps_fit_of_feo_beside_ours():
         spectra = m.tables["xps_spectra"].to_pandas()
         # the reader's table agrees with the minimal parse
         comps = casa[casa["kind"] == "component"]
-        np.testing.assert_allclose(comps["position_ev"], casa_min.loc[casa_min.kind == "component",
-                                   "position_ev"])
+        np.testing.assert_allclose(
+            comps["position_ev"], casa_min.loc[casa_min.kind == "component", "position_ev"]
+        )
         np.testing.assert_allclose(spectra["intensity"].to_numpy(), spec["intensity"].to_numpy())
     hv = 1486.61
     window = casa_region_window(casa, excitation_ev=hv)
@@ -321,8 +360,14 @@ def test_casaxps_fit_of_feo_beside_ours():
     assert b_ours == pytest.approx(b_casa, rel=0.01)
 
     templates = templates_from_casa(casa, excitation_ev=hv)
-    fit = fit_region(spectra["binding_energy_ev"], spectra["intensity"], templates, window=window,
-                     background="tougaard", background_kwargs={"c": 551, "c_prime": -1, "d": 436})
+    fit = fit_region(
+        spectra["binding_energy_ev"],
+        spectra["intensity"],
+        templates,
+        window=window,
+        background="tougaard",
+        background_kwargs={"c": 551, "c_prime": -1, "d": 436},
+    )
     table = compare_with_casa(fit, casa, excitation_ev=hv)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print("\nCasaXPS components of FeO_analyzed.vms beside our fit:\n", table.round(3))

@@ -70,6 +70,27 @@ def _simulate(p):
                    help="scale of the matrix effects in mixture spectra (default 1; 0 = linear mixing)")
 
 
+def _train(p):
+    p.add_argument("assets", nargs="*", metavar="ASSET", help="assets to materialise (default: every feature, "
+                   "model, promotion and prediction asset)")
+    p.add_argument("--list", action="store_true", help="list the assets and exit")
+    p.add_argument("--with-upstream", action="store_true", help="also materialise the assets they depend on")
+    p.add_argument("--verbose", action="store_true", help="show Dagster's log")
+
+
+def _predict(p):
+    sub = p.add_subparsers(dest="what", metavar="WHAT")
+    sub.required = True
+    c = sub.add_parser("composition", help="lithium-compound probabilities and composition of ToF-SIMS spectra",
+                       description="Read IONTOF spectrum exports with the ordinary readers and apply the "
+                       "classifier (default models:/tof-sims-li-compound-classifier@champion). Files named\n"
+                       "alike but for the polarity marker (P_/N_, _pos/_neg) are paired.")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--model", default=None, help="model URI (default the champion)")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--home", default=None, help="service home (default: $PROGRAL_HOME or ./var)")
+
+
 COMMANDS: list[Command] = [
     Command("ingest", "ingest files or folders now (same assets as the share sensor, no daemon)", _ingest,
             "ingest:run",
@@ -86,6 +107,12 @@ COMMANDS: list[Command] = [
             home=False,
             description="Write simulated instrument files in the real formats (IONTOF exports, VAMAS,\n"
             "BioLogic .mpt) plus a samples.csv sheet to --out, and the ground truth to --truth."),
+    Command("train", "train models now: feature, model, promotion and prediction assets, in-process", _train,
+            "train:run",
+            description="Materialise the feature, model, promotion and prediction assets in this process\n"
+            "(the batch counterpart of the automation in the UI). Prints metrics and promotion decisions."),
+    Command("predict", "apply a registered model to files or samples", _predict, "predict:run",
+            home=False),
     Command("serve", "run the service: dagster dev (sensor on) + MLflow UI on 127.0.0.1", _serve, "serve:run",
             description="Seed an empty share with a small simulated campaign, then start `dagster dev`\n"
             "(webserver + daemon, sensor on) and the MLflow UI, and print their URLs. Ctrl-C stops both."),

@@ -489,7 +489,7 @@ def _permutation_importance(pipes, x, y, folds, names, seed) -> pd.DataFrame:
     for pipe, (_tr, te) in zip(pipes, folds, strict=True):
         r = permutation_importance(
             pipe,
-            x[te],
+            x.iloc[te],
             y[te],
             scoring="neg_root_mean_squared_error",
             n_repeats=5,
@@ -549,7 +549,9 @@ def train_retention(
     cols = feature_columns(df, variant)
     cols = [c for p in CORRELATION_PRIORITY for c in cols if c.startswith(p)]
     kept, dropped = drop_correlated(df.loc[keep, cols], corr_threshold)
-    x = df.loc[keep, kept].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    # a DataFrame, so the fitted pipeline records (and on predict checks) the feature names
+    x = df.loc[keep, kept].apply(pd.to_numeric, errors="coerce").astype(float)
+    x = x.reset_index(drop=True)
     y = y_all[keep].to_numpy(float)
     grp = g_all[keep].astype(str).to_numpy()
     folds = grouped_folds(grp, n_outer, seed)
@@ -568,8 +570,8 @@ def train_retention(
         fold_rmse = []
         params = []
         for tr, te in folds:
-            model, best = _fit(pipe, grid, x[tr], y[tr], grp[tr], n_inner, n_jobs)
-            pred = model.predict(x[te])
+            model, best = _fit(pipe, grid, x.iloc[tr], y[tr], grp[tr], n_inner, n_jobs)
+            pred = model.predict(x.iloc[te])
             oof.loc[te, name] = pred
             fold_rmse.append(regression_metrics(y[te], pred)["rmse"])
             fold_models[name].append(model)
@@ -627,12 +629,12 @@ def evaluate_on_folds(pipeline, x, y, folds: Sequence[tuple]) -> dict:
     """
     from sklearn.base import clone
 
-    xa = x.to_numpy(float) if hasattr(x, "to_numpy") else np.asarray(x, float)
+    xa = x.reset_index(drop=True) if hasattr(x, "iloc") else pd.DataFrame(np.asarray(x, float))
     ya = np.asarray(y, float)
     pred = np.full(ya.shape, np.nan)
     for tr, te in folds:
-        model = clone(pipeline).fit(xa[tr], ya[tr])
-        pred[te] = model.predict(xa[te])
+        model = clone(pipeline).fit(xa.iloc[tr], ya[tr])
+        pred[te] = model.predict(xa.iloc[te])
     done = np.isfinite(pred)
     return {**regression_metrics(ya[done], pred[done]), "predictions": pred}
 
@@ -645,8 +647,9 @@ def predict_with_interval(
     Parameters
     ----------
     report : a trained :class:`RetentionReport` (e.g. the surface-only variant)
-    features : rows with (at least) ``report.feature_names``; missing columns are imputed by
-        the pipeline as missing values
+    features : rows with (at least) ``report.feature_names`` (the pipeline takes a DataFrame
+        with exactly those columns, in that order); missing columns are imputed as missing
+        values
 
     Returns
     -------
@@ -654,7 +657,7 @@ def predict_with_interval(
     ``cell_id`` when the input has them)
     """
     x = features.reindex(columns=report.feature_names).apply(pd.to_numeric, errors="coerce")
-    pred = report.pipeline.predict(x.to_numpy(float))
+    pred = report.pipeline.predict(x.astype(float))
     half = report.interval_halfwidth(alpha)
     out = pd.DataFrame(
         {"prediction": pred, "lower": pred - half, "upper": pred + half, "alpha": alpha},

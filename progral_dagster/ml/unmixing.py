@@ -136,6 +136,16 @@ class Unmixer:
         idx = features.index if isinstance(features, pd.DataFrame) else None
         return pd.DataFrame(f, index=idx, columns=self.compounds)
 
+    def estimate_block(self, features: Any, block: int, *, correct: bool = True) -> pd.DataFrame:
+        """Molar fractions from one polarity block only (a spectrum whose partner polarity was
+        not measured); ``features`` holds all feature columns, those of other blocks ignored."""
+        X = _as_array(features, self.feature_names)
+        b = self.blocks[block]
+        w = _share(nnls_weights(X[:, b.columns], b.endmembers, b.scale))
+        f = _share(invert(w, b.log_rsf, b.matrix) if correct else w)
+        idx = features.index if isinstance(features, pd.DataFrame) else None
+        return pd.DataFrame(f, index=idx, columns=self.compounds)
+
 
 def _fit_correction(
     w: np.ndarray, f: np.ndarray, ridge_rsf: float, ridge_matrix: float

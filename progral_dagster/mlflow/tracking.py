@@ -61,6 +61,23 @@ def start_run(experiment: str, run_name: str, *, artifact_root=None, tags: dict 
         yield run
 
 
+def metric_name(name: str) -> str:
+    """A name MLflow accepts for a metric or parameter (alphanumerics, _ - . space : /)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
+
+
+def log_metrics(metrics: dict) -> None:
+    import math
+
+    import mlflow
+
+    clean = {metric_name(k): float(v) for k, v in metrics.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+    mlflow.log_metrics(clean)
+
+
 def log_figure(fig, name: str) -> None:
     """Log a matplotlib figure as a PNG artifact under ``plots/``."""
     import mlflow

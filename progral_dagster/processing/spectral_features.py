@@ -322,3 +322,36 @@ def pair_polarities(
         "blocks": {"positive": cp, "negative": cn},
     }
     return FeatureTable(X, meta, rec)
+
+
+def feature_table_from_areas(
+    areas: pd.DataFrame,
+    totals: pd.Series | np.ndarray,
+    meta: pd.DataFrame | None,
+    polarity: str,
+    *,
+    intervals: pd.DataFrame | None = None,
+    strategy: str = "total_ion_count",
+    params: dict | None = None,
+) -> FeatureTable:
+    """A :class:`FeatureTable` from stored raw peak areas (one row per measurement, one column
+    per interval) and the spectra's total counts: the same normalisation and record as
+    :func:`spectra_features`, without reading the spectra again."""
+    tot = np.asarray(totals, float)
+    prm = dict(params or {})
+    if strategy == "total_ion_count" and "total" not in prm:
+        prm["total"] = tot
+    Xn, rec = normalize(areas, strategy, **prm)
+    if strategy == "total_ion_count" and isinstance(prm.get("total"), np.ndarray):
+        rec["params"]["total"] = "spectrum total counts"
+    mm = _meta_frame(meta, areas.index, areas.index.name or "measurement_id").copy()
+    mm["polarity"] = polarity
+    mm["total"] = tot
+    feat_rec: dict[str, Any] = {"kind": "intervals", "variable": "channel"}
+    if intervals is not None:
+        feat_rec["intervals"] = intervals[["assignment", "lower_mass_u", "upper_mass_u"]].to_dict("list")
+    return FeatureTable(
+        Xn, mm,
+        {"features": feat_rec, "normalization": rec, "polarity": polarity,
+         "columns": list(Xn.columns), "blocks": {polarity: list(Xn.columns)}},
+    )

@@ -75,6 +75,7 @@ def last_line_complete(buf: pa.Buffer, start: int, delimiter: bytes, n_fields: i
 
 
 _SHORT_LINE = 160  # bytes
+_SMALL_BODY = 1 << 20  # bytes
 
 
 def read_body(
@@ -97,7 +98,11 @@ def read_body(
     Errors become :class:`ReaderError` with the file line number where pyarrow reports one.
     """
     body = buf[start:end]
-    read_options = pacsv.ReadOptions(column_names=names, block_size=1 << 20)
+    # small bodies are parsed on the calling thread: handing one block to the thread pool costs
+    # more than parsing it (and, on a busy machine, a scheduling delay)
+    read_options = pacsv.ReadOptions(
+        column_names=names, block_size=1 << 20, use_threads=len(body) > _SMALL_BODY
+    )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char)
     convert_options = pacsv.ConvertOptions(
         column_types=types or {},
@@ -202,7 +207,9 @@ def durations_seconds(col, chunk: int = 1 << 15) -> np.ndarray:
             m = re.match(r"row (\d+)", str(exc))
             if not m:
                 raise
-            raise ValueError(f"row {int(m.group(1)) + i} is not a [Nd ]h:mm:ss[.f] duration") from None
+            raise ValueError(
+                f"row {int(m.group(1)) + i} is not a [Nd ]h:mm:ss[.f] duration"
+            ) from None
     return out
 
 

@@ -14,7 +14,8 @@ Structure, worked out from the sample files with their ``.mpt`` exports as the t
   (version 2), 406 (version 3) or 1007 (version 10 and later) of the content. A record holds
   the columns in id order, little-endian, packed; ids 1, 2, 3, 21, 31 and 65 are bits of one
   flags byte (mode = bits 0-1, ox/red = bit 2, error = bit 3, control changes = bit 4, Ns
-  changes = bit 5, counter inc. = bit 7). :data:`COLUMNS` lists each id's title (as the
+  changes = bit 5, counter inc. = bit 7; the error and counter-inc. bits are 0 throughout the
+  sample pairs, so those two are not confirmed by them). :data:`COLUMNS` lists each id's title (as the
   ``.mpt`` export names it) and type; an id not listed cannot be skipped (its size is unknown),
   so such a file is rejected naming the id.
 - ``VMP Set``: byte 0 is the technique id; Pascal strings (length byte, Latin-1 text) at fixed

@@ -393,7 +393,11 @@ def _read_impedance(path: Path, buf: pa.Buffer) -> Measurement:
         time_s=a("time(sec)") if "time(sec)" in include else None,
         path=path,
     )
-    meta = {"header": [ln.strip() for ln in lines[:k] if ln.strip()], "n_points": table.num_rows}
+    meta = {
+        "header": [ln.strip() for ln in lines[:k] if ln.strip()],
+        "n_points": table.num_rows,
+        "dropped_incomplete_last_row": end < len(buf) and bool(buf[end:].to_pybytes().strip()),
+    }
     m = re.search(r"Start Date:\s*(.+?)\s+Start Time:\s*(\d+:\d+(?::\d+)?)", "\n".join(lines[:k]))
     if m:
         for fmt in ("%A, %B %d, %Y %H:%M", "%A, %B %d, %Y %H:%M:%S"):

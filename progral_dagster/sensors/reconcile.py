@@ -46,10 +46,16 @@ def reconcile(s: Settings, *, now: float | None = None, requeue: bool = True) ->
     listing = scan(s.share)
     rep = Reconciliation(files_on_share=len(listing.files))
     seen: dict[tuple[str, int, int], set[str]] = {}
-    files = read_catalog(lake, "catalog_files", columns=["source_path", "size_bytes", "mtime", "member_sha256"])
-    for p, size, mt, sha in zip(*(files.column(c).to_pylist() for c in files.column_names), strict=True):
+    finished: set[tuple[str, int, int]] = set()  # copied and parsed (or read as a sample sheet)
+    parsed = set(read_catalog(lake, "catalog_measurements", columns=["measurement_id"]).column(0).to_pylist())
+    sheets = set(read_catalog(lake, "catalog_sheet_rows", columns=["partition_key"]).column(0).to_pylist())
+    cols = ["source_path", "size_bytes", "mtime", "member_sha256", "measurement_id", "partition_key"]
+    files = read_catalog(lake, "catalog_files", columns=cols)
+    for p, size, mt, sha, mid, pk in zip(*(files.column(c).to_pylist() for c in cols), strict=True):
         key = (p, size, _us(mt))
         seen.setdefault(key, set()).add(sha)
+        if mid in parsed or pk in sheets:
+            finished.add(key)
     rej = read_catalog(lake, "catalog_rejected", columns=["source_path", "size_bytes", "mtime"])
     rejected = {(p, size, _us(mt)) for p, size, mt in
                 zip(*(rej.column(c).to_pylist() for c in rej.column_names), strict=True)}
@@ -66,7 +72,8 @@ def reconcile(s: Settings, *, now: float | None = None, requeue: bool = True) ->
             continue
         rep.settled += 1
         k = (path, size, mtime_ns // 1000)
-        if k in seen or k in rejected:
+        # a raw copy alone is not enough: a run killed between copy and parse left it unparsed
+        if k in finished or k in rejected:
             rep.in_lake += 1
         else:
             missing.append(path)

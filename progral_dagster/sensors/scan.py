@@ -44,6 +44,7 @@ class Listing:
     dirs: dict[str, int] = field(default_factory=dict)  # relpath ('' = root) -> mtime_ns
     skipped_links: int = 0
     unreadable: list[str] = field(default_factory=list)
+    bad_names: list[str] = field(default_factory=list)  # not UTF-8: skipped, reported (rename them)
     listed_dirs: int = 0
 
 
@@ -104,6 +105,11 @@ def scan(root: Path, *, previous_dirs: dict[str, int] | None = None,
             if skipped(name):
                 continue
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            if not _utf8(name):
+                # a name in another encoding (a share mounted without iocharset=utf8) cannot be
+                # stored in the index, the catalog or a partition key: report it, do not crash
+                out.bad_names.append(os.fsencode(rel).decode("utf-8", "backslashreplace"))
+                continue
             try:
                 if e.is_symlink():
                     target = os.path.realpath(e.path)
@@ -113,13 +119,24 @@ def scan(root: Path, *, previous_dirs: dict[str, int] | None = None,
                     s = os.stat(e.path)
                 else:
                     s = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the folder was listed
             except OSError:
+                out.unreadable.append(rel)  # e.g. a path longer than PATH_MAX: reported, not dropped silently
                 continue
             if st.S_ISDIR(s.st_mode):
                 stack.append((e.path, rel, s))
             elif st.S_ISREG(s.st_mode):
                 out.files[rel] = (s.st_size, s.st_mtime_ns)
     return out
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def match_any(path: str, patterns: list[str]) -> bool:

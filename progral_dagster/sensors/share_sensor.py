@@ -13,6 +13,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from .. import settings as settings_mod
 from ..assets.ingestion import measurements, raw_files
 from ..assets.partitions import share_files
+from ..warehouse.catalog import finished_keys
+from ..warehouse.lake import Lake
 from ..warehouse.layout import LakeLayout
 from ..warehouse.share_index import ShareIndex
 from .scan import ShareUnavailable, scan
@@ -72,6 +74,14 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
             idx.set_meta("share_problem", str(exc))
             context.log.warning(f"{exc}; nothing changed, retrying next tick")
             return dg.SkipReason(f"{exc}; retrying next tick")
+        if not listing.files and known:
+            # an empty share that held files is most often a network share that is not mounted
+            # (an empty mount point): forgetting every file now would queue them all again later
+            problem = (f"share {s.share} lists no files but {len(known)} were known: not mounted? "
+                       "nothing is forgotten; retrying next tick")
+            idx.set_meta("share_problem", problem)
+            context.log.warning(problem)
+            return dg.SkipReason(problem)
         if idx.get_meta("share_problem"):
             context.log.info("share reachable again")
             idx.set_meta("share_problem", "")
@@ -89,6 +99,11 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
             # partitions that exist already (a file handed back by the reconciliation, or restored
             # with its old size and mtime) are not contiguous: one run each
             again = [k for k in keys if k in existing]
+            if again:
+                # a version already ingested that reappears (a folder moved away and back, a share
+                # remounted) needs no run; only unfinished ones (handed back by the reconciliation) do
+                done = finished_keys(Lake(s.lake), again)
+                again = [k for k in again if k not in done]
         else:
             new_keys, again = [], []
         idx.mark_taken(plan.taken)
@@ -98,7 +113,10 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
         f"{listing.skipped_links} links out of the share skipped, tick {time.perf_counter() - t0:.2f} s"
     )
     if listing.unreadable:
-        msg += f"; unreadable folders: {', '.join(listing.unreadable[:5])}"
+        msg += f"; unreadable (folders, or paths too long): {', '.join(listing.unreadable[:5])}"
+    if listing.bad_names:
+        msg += (f"; {len(listing.bad_names)} names not in UTF-8 skipped (rename them): "
+                f"{', '.join(listing.bad_names[:5])}")
     if not new_keys and not again:
         return dg.SkipReason(msg)
     context.log.info(msg + (f", {len(again)} known partitions requeued" if again else ""))

@@ -3,8 +3,9 @@ XPS, half-cells and their GCPL cycling, with the ground truth kept apart.
 
 Workflow 4 of ../shared/SCIENCE.md (capacity retention of LiNiO2 half-cells after defined
 storage). Every sheet is stored under an atmosphere, a dew point and a time; its surface is then
-measured by ToF-SIMS (both polarities, IONTOF spectrum exports) and XPS (VAMAS), and three
-half-cells built from it are cycled (BioLogic EC-Lab ``.mpt``). A few sheets are measured but
+measured by ToF-SIMS (both polarities, IONTOF spectrum exports) and XPS (VAMAS), and half-cells
+built from it (three per sheet in ``full``, two in ``small``) are cycled (BioLogic EC-Lab
+``.mpt``). A few sheets are measured but
 have no cells yet (for the surface-only prediction).
 
 Storage chemistry (documented model; numbers are assumptions shaped after the cited findings)
@@ -324,6 +325,7 @@ def simulate_cathode_campaign(
     size: str = "small",
     *,
     binning: int = 20,
+    ref_cycle: int = REF_CYCLE,
 ) -> list[dict]:
     """Simulate the stored-cathode campaign into ``share/cathodes``.
 
@@ -336,6 +338,7 @@ def simulate_cathode_campaign(
     size : ``small`` (6 sheets x 2 cells + 2 sheets without cells, 20 cycles) or ``full``
         (48 x 3 + 8, 50 cycles)
     binning : ToF-SIMS export binning (raw channels per row)
+    ref_cycle : reference cycle of the retention (fade starts there; truth ``ref_cycle``)
 
     Returns
     -------
@@ -345,7 +348,6 @@ def simulate_cathode_campaign(
         raise ValueError(f"size must be one of {sorted(SIZES)}")
     n_cell_sheets, cells_per_sheet, n_pending, n_cycles, points = SIZES[size]
     share = Path(share)
-    root = share / "cathodes"
     seq = np.random.SeedSequence([seed, 4])
     rows: list[dict] = []
     xps_truth: list[dict] = []
@@ -419,7 +421,9 @@ def simulate_cathode_campaign(
             continue
         for c in range(cells_per_sheet):
             cell = f"{sheet}-C{c + 1}"
-            trace, ct, current = simulate_cell(surf, rng, n_cycles=n_cycles, points=points)
+            trace, ct, current = simulate_cell(
+                surf, rng, n_cycles=n_cycles, ref_cycle=ref_cycle, points=points
+            )
             rel = f"cathodes/{sheet}/cycling/{cell}.mpt"
             settings = GcplSettings(
                 current_ma=current,
@@ -433,7 +437,7 @@ def simulate_cathode_campaign(
             )
             write_gcpl_mpt(share / rel, trace, settings)
             q_n = _mpt_roundtrip(ct.q_dis_mah[n_cycles - 1])
-            q_r = _mpt_roundtrip(ct.q_dis_mah[REF_CYCLE - 1])
+            q_r = _mpt_roundtrip(ct.q_dis_mah[ref_cycle - 1])
             rows.append({**base, "file": rel, "cell_id": cell})
             cell_truth.append(
                 {
@@ -441,7 +445,7 @@ def simulate_cathode_campaign(
                     "cell_id": cell,
                     "file": rel,
                     "n_cycles": n_cycles,
-                    "ref_cycle": REF_CYCLE,
+                    "ref_cycle": ref_cycle,
                     "retention_pct": 100.0 * q_n / q_r,
                     "expected_retention_pct": ct.expected_pct,
                     "noise_sd": ct.noise_sd,

@@ -155,7 +155,11 @@ SURVEY = Region("Survey", None, 0.0, 1100.0, 1.0, 100.0, extra_gauss_ev=1.6)
 
 # Auger and valence features of the survey: (BE in Al Ka terms, Gaussian FWHM, area relative to
 # the parent core level's area). Typical positions.
-SURVEY_EXTRAS = (("O 1s", 978.0, 12.0, 0.6), ("F 1s", 832.0, 10.0, 0.5), ("Ni 2p", 641.0, 14.0, 0.4))
+SURVEY_EXTRAS = (
+    ("O 1s", 978.0, 12.0, 0.6),
+    ("F 1s", 832.0, 10.0, 0.5),
+    ("Ni 2p", 641.0, 14.0, 0.4),
+)
 
 
 def voigt(x: np.ndarray, center: float, g_fwhm: float, l_fwhm: float) -> np.ndarray:

@@ -59,3 +59,18 @@ def known_measurements(lake: Lake) -> dict[str, dict]:
         if prev is None or r["ingested_at"] > prev["ingested_at"]:
             out[r["measurement_id"]] = r
     return out
+
+
+def finished_keys(lake: Lake, keys: Sequence[str]) -> set[str]:
+    """The partition keys among ``keys`` whose ingestion is complete: copied and parsed into a
+    measurement (under this or any other path), rejected with a reason, or read as a sample
+    sheet. A key that was only copied (its run died before the parse committed) is not."""
+    if not keys:
+        return set()
+    flt = pc.field("partition_key").isin(list(keys))
+    copies = read_catalog(lake, "catalog_files", columns=["partition_key", "measurement_id"], filter=flt)
+    parsed = set(read_catalog(lake, "catalog_measurements", columns=["measurement_id"]).column(0).to_pylist())
+    done = {k for k, m in zip(copies.column(0).to_pylist(), copies.column(1).to_pylist(), strict=True) if m in parsed}
+    for table in ("catalog_rejected", "catalog_sheet_rows"):
+        done.update(read_catalog(lake, table, columns=["partition_key"], filter=flt).column(0).to_pylist())
+    return done

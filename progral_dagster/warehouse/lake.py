@@ -130,8 +130,35 @@ class Lake:
         return np.load(self.layout.array_path(measurement_id, name), allow_pickle=False)
 
     def write_feature_table(self, name: str, table: pa.Table, *, part: str = "data") -> Path:
-        """Replace a derived table (``features/<name>/<part>.parquet``) atomically."""
+        """Replace one file of a derived table (``features/<name>/<part>.parquet``) atomically."""
         return write_parquet(table, self.layout.feature_dir(name) / f"{part}.parquet")
+
+    def append_feature_part(self, name: str, table: pa.Table) -> Path:
+        """Add rows to a derived table as a new part file."""
+        return write_parquet(table, self.layout.feature_dir(name) / f"part-{new_batch_id()}.parquet")
+
+    def feature_files(self, name: str) -> list[Path]:
+        d = self.layout.feature_dir(name)
+        return sorted(p for p in d.glob("*.parquet") if not p.name.startswith(".")) if d.exists() else []
+
+    def read_feature(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        """A derived table (None if it does not exist yet)."""
+        files = self.feature_files(name)
+        if not files:
+            return None
+        import pyarrow.dataset as pads
+
+        return pads.dataset([str(f) for f in files], format="parquet").to_table(columns=columns)
+
+    def replace_feature(self, name: str, table: pa.Table) -> Path:
+        """Replace a derived table by one file (new file first, then the old ones go)."""
+        old = self.feature_files(name)
+        target = write_parquet(table, self.layout.feature_dir(name) / f"data-{new_batch_id()}.parquet")
+        for f in old:
+            if f != target:
+                with contextlib.suppress(FileNotFoundError):
+                    f.unlink()
+        return target
 
 
 def _files_in(folder: Path) -> Iterator[Path]:

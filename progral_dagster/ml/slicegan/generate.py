@@ -5,15 +5,18 @@ so any size is reached by choosing the latent's spatial size and cropping to the
 Generation runs in eval mode (BatchNorm with its running statistics, as the paper prescribes) and
 returns label values, not phase indices.
 
-Periodic volumes (Kench & Cooper 2021 offer them for simulations with periodic boundaries): the
-latent is drawn with edge P = size / 2**n, wrapped around by ``_WRAP`` cells on each side, and the
-central 2**n * P voxels of the output are kept. Because the network is shift-equivariant (one
-latent cell = 2**n voxels), that window is one period of the volume an infinite periodic latent
-would give: tiling it reproduces the generator's own output across the seam (tested).
+Why windows can be stitched: in output coordinates, latent cell j reaches output voxels
+2**n (j - 2) + 1 to 2**n (j + 1) - 2 through the n layers (kernel 4, stride 2, paddings 2, ...,
+2, 3; the resize-convolution reaches the same range), so output block b
+(voxels [2**n b, 2**n (b + 1))) depends on latent cells b, b + 1 and b + 2 only, and every
+intermediate activation it uses depends on a subset of them. Hence:
 
-Chunked generation for volumes too big for memory: the latent is cut into overlapping windows,
-each generated on its own; a window's outer ``_HALO`` blocks of 2**n voxels feel the window's
-edge and are dropped, so the stitched volume equals the one-piece output (tested).
+- chunked generation for volumes too big for memory: windows of the latent that overlap by two
+  cells give blocks that tile the one-piece output exactly (tested in float64);
+- periodic volumes (Kench & Cooper 2021 offer them for simulations with periodic boundaries): a
+  latent of edge P = size / 2**n, extended periodically by one cell on each side, gives P
+  blocks that are one period of the volume an infinite periodic latent would give; tiling it
+  reproduces the generator's own output across the seam (tested).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from .config import SliceGANConfig
 from .networks import Generator3D
 
 GENERATOR_FORMAT = "progral-slicegan-generator"
-_HALO = 2  # output blocks next to a window edge that differ from the one-piece output
-_WRAP = _HALO + 1  # latent cells wrapped around on each side for periodic volumes
+_HALO = 0  # extra output blocks dropped at a window edge (0: see the module docstring)
+_WRAP = 1  # latent cells wrapped around on each side for periodic volumes
 
 
 def save_generator(

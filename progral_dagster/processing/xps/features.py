@@ -29,7 +29,6 @@ from .quantification import (
     atomic_percent,
     canonical_region,
     charge_offset,
-    element_of,
     region_area,
     transmission_correct,
 )
@@ -42,11 +41,15 @@ C1S_TEMPLATE: tuple[Component, ...] = (
     Component("C-O", 286.3, 1.2, "sgl", 0.15, link="C-C", offset_tol=0.2, fwhm_bounds=_MINOR),
     Component("C=O", 287.7, 1.2, "sgl", 0.15, link="C-C", offset_tol=0.2, fwhm_bounds=_MINOR),
     Component("O-C=O", 288.9, 1.2, "sgl", 0.15, link="C-C", offset_tol=0.2, fwhm_bounds=_MINOR),
-    Component("carbonate", 290.0, 1.3, "sgl", 0.15, link="C-C", offset_tol=0.45, fwhm_bounds=(0.9, 2.0)),
+    Component(
+        "carbonate", 290.0, 1.3, "sgl", 0.15, link="C-C", offset_tol=0.45, fwhm_bounds=(0.9, 2.0)
+    ),
 )
 O1S_TEMPLATE: tuple[Component, ...] = (
     Component("lattice", 529.1, 1.1, "sgl", 0.2, position_tol=0.4, fwhm_bounds=(0.8, 1.8)),
-    Component("hydroxide/carbonate", 531.4, 1.4, "sgl", 0.2, position_tol=0.4, fwhm_bounds=(1.0, 2.4)),
+    Component(
+        "hydroxide/carbonate", 531.4, 1.4, "sgl", 0.2, position_tol=0.4, fwhm_bounds=(1.0, 2.4)
+    ),
     Component("organic/P-O", 533.0, 1.6, "sgl", 0.2, position_tol=0.6, fwhm_bounds=(1.0, 2.5)),
 )
 F1S_TEMPLATE: tuple[Component, ...] = (
@@ -55,7 +58,9 @@ F1S_TEMPLATE: tuple[Component, ...] = (
 )
 
 
-def _ni_multiplet(lines: list[tuple[float, float, float]]) -> tuple[tuple[float, float, float], ...]:
+def _ni_multiplet(
+    lines: list[tuple[float, float, float]],
+) -> tuple[tuple[float, float, float], ...]:
     """(offset, rel area, fwhm) of the 2p3/2 extras plus the whole 2p1/2 replica."""
     main_fwhm = lines[0][2]
     extra = [(off, rel, w) for off, rel, w in lines[1:]]
@@ -97,7 +102,7 @@ FIT_WINDOWS = {
 def _regions(spectra: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Canonical core level -> rows of its first block (survey and unknown regions dropped)."""
     out: dict[str, pd.DataFrame] = {}
-    for block, rows in spectra.groupby("block", sort=True):
+    for _block, rows in spectra.groupby("block", sort=True):
         level = canonical_region(rows["region"].iloc[0])
         if level is None or level in out:
             continue
@@ -181,15 +186,16 @@ def xps_features(
         if level not in ref:
             return None
         e, y = ref[level]
-        fit = fit_region(
-            e, y, template, window=FIT_WINDOWS[level], background_kwargs={"n_avg": 8}
-        )
+        fit = fit_region(e, y, template, window=FIT_WINDOWS[level], background_kwargs={"n_avg": 8})
         return {n: fit.fraction(n) for n in names}
 
     if "C 1s" in ref:
         if c_fit is None:
             c_fit = fit_region(
-                *ref["C 1s"], C1S_TEMPLATE, window=FIT_WINDOWS["C 1s"], background_kwargs={"n_avg": 8}
+                *ref["C 1s"],
+                C1S_TEMPLATE,
+                window=FIT_WINDOWS["C 1s"],
+                background_kwargs={"n_avg": 8},
             )
         feats["carbonate_fraction"] = c_fit.fraction("carbonate")
         feats["carbonate_c_at_pct"] = feats["carbonate_fraction"] * at.get("C", np.nan)
@@ -220,7 +226,6 @@ __all__ = [
     "F1S_TEMPLATE",
     "NI2P_TEMPLATE",
     "O1S_TEMPLATE",
-    "element_of",
     "fit_c1s",
     "xps_feature_table",
     "xps_features",

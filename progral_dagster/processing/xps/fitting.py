@@ -165,7 +165,9 @@ class _Layout:
 
 
 def _design(comps, energy, pos, fwhm) -> np.ndarray:
-    return np.column_stack([c.shape_at(energy, p, w) for c, p, w in zip(comps, pos, fwhm)])
+    return np.column_stack(
+        [c.shape_at(energy, p, w) for c, p, w in zip(comps, pos, fwhm, strict=True)]
+    )
 
 
 def _solve(design: np.ndarray, target: np.ndarray, weight: np.ndarray):

@@ -61,6 +61,12 @@ REGION_WINDOWS: dict[str, tuple[float, float]] = {
 
 DEFAULT_REFERENCE_EV = 284.8
 
+_ELEMENTS = frozenset(
+    """H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As
+    Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd
+    Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Th U""".split()
+)
+
 
 def canonical_region(name: str | None) -> str | None:
     """``"C1s"``, ``"c 1s"``, ``"Ni2p"``, ``"Ni 2p3/2"`` -> ``"C 1s"``, ..., ``"Ni 2p3/2"``;
@@ -72,6 +78,8 @@ def canonical_region(name: str | None) -> str | None:
     if not m:
         return None
     el = m.group(1)[0].upper() + m.group(1)[1:].lower()
+    if el not in _ELEMENTS:  # e.g. PHI's survey label "Su1s"
+        return None
     return f"{el} {m.group(2).lower()}"
 
 
