@@ -35,9 +35,10 @@ WORKSPACE = ROOT / "workspace.yaml"
 
 
 # ------------------------------------------------------------------------------ share guard
-def _sha256(path: Path) -> str:
+def _sha256(path: Path | str, dir_fd: int | None = None) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
+    with open(fd, "rb") as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -45,20 +46,20 @@ def _sha256(path: Path) -> str:
 
 def tree_state(root: Path) -> dict[str, tuple]:
     """Every entry under ``root`` without following links: files (sha256, size, mtime_ns),
-    links (their target), folders (nothing: their mtime changes with every file we add)."""
+    links (their target), folders (nothing: their mtime changes with every file we add).
+    Walks with directory descriptors, so paths longer than PATH_MAX are covered too."""
     out: dict[str, tuple] = {}
     root_b = os.fsencode(root)
-    for dirpath, dirnames, filenames in os.walk(root_b, followlinks=False):
+    for dirpath, dirnames, filenames, dfd in os.fwalk(root_b, follow_symlinks=False):
         for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            rel = os.fsdecode(os.path.relpath(p, root_b))
-            st = os.lstat(p)
+            rel = os.fsdecode(os.path.relpath(os.path.join(dirpath, name), root_b))
+            st = os.lstat(name, dir_fd=dfd)
             if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.fsdecode(os.readlink(p)))
+                out[rel] = ("link", os.fsdecode(os.readlink(name, dir_fd=dfd)))
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = ("dir",)
             else:
-                out[rel] = ("file", _sha256(Path(os.fsdecode(p))), st.st_size, st.st_mtime_ns)
+                out[rel] = ("file", _sha256(name, dfd), st.st_size, st.st_mtime_ns)
     return out
 
 
@@ -96,10 +97,38 @@ class GuardedShare:
         self._record(p)
         return p
 
-    def append(self, rel: str, data: bytes | str) -> Path:
+    def write_deep(self, folders: list[str], name: str, data: bytes) -> str:
+        """Write a file below ``folders`` with directory descriptors (its path may be longer
+        than PATH_MAX); returns its path relative to the share."""
+        fd = os.open(self.root, os.O_RDONLY)
+        rel: list[str] = []
+        try:
+            for d in folders:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(d, dir_fd=fd)
+                nfd = os.open(d, os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                rel.append(d)
+                with self._lock:
+                    self.expected["/".join(rel)] = ("dir",)
+            f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=fd)
+            with open(f, "wb") as fh:
+                fh.write(data)
+            st = os.lstat(name, dir_fd=fd)
+            path = "/".join([*rel, name])
+            with self._lock:
+                self.expected[path] = ("file", hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns)
+            return path
+        finally:
+            os.close(fd)
+
+    def append(self, rel: str, data: bytes | str, *, mtime: float | None = None) -> Path:
         p = self.root / rel
         with open(p, "ab") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
+        if mtime is not None:
+            os.utime(p, (mtime, mtime))
         self._record(p)
         return p
 
@@ -203,10 +232,11 @@ def lake_tmp_files(lake_root: Path) -> list[Path]:
     return [p for p in Path(lake_root).rglob("*.tmp")] if Path(lake_root).exists() else []
 
 
-def exactly_once(lake_root: Path, expected: dict[str, int], table: str = "tof_sims_spectra", *,
+def exactly_once(lake_root: Path, expected: dict[str, int | tuple[str, int]], table: str = "tof_sims_spectra", *,
                  rejected: set[str] | frozenset[str] = frozenset(), superseded_ok: bool = False) -> dict:
     """Assert that each file of ``expected`` (share path -> data rows the test counted in the
-    bytes it wrote) is in the views exactly once, with exactly its rows, and nothing else is.
+    bytes it wrote, in ``table`` or in the table given as ``(table, rows)``) is in the views
+    exactly once, with exactly its rows, and nothing else is.
 
     ``rejected``: paths that must be (exactly) the ``rejected_files`` view. ``superseded_ok``:
     older versions of a path may exist (growing files); they must not be current. Returns the
@@ -234,22 +264,55 @@ def exactly_once(lake_root: Path, expected: dict[str, int], table: str = "tof_si
         f"measurement_files != files on the share: missing {sorted(set(expected) - set(current))[:5]}, "
         f"extra {sorted(set(current) - set(expected))[:5]}"
     )
-    per_mid = dict(q(f"select measurement_id, count(*) from {table} group by 1").fetchall())
+    exp = {p: ((table, v) if isinstance(v, int) else tuple(v)) for p, v in expected.items()}
+    per_table = {t: dict(q(f"select measurement_id, count(*) from {t} group by 1").fetchall())
+                 for t in {t for t, _ in exp.values()}}
     wrong = {}
-    for p, n in expected.items():
-        got = per_mid.get(current[p][0], 0)
+    for p, (t, n) in exp.items():
+        got = per_table[t].get(current[p][0], 0)
         if got != n:
             wrong[p] = (got, n)
     assert not wrong, f"data rows per file differ from the files (got, expected): {dict(list(wrong.items())[:5])}"
     current_ids = {ms[0] for ms in current.values()}
-    assert set(per_mid) <= current_ids, "the current data view shows rows of a measurement no current path has"
-    total = sum(per_mid.values())
+    for t, per_mid in per_table.items():
+        assert set(per_mid) <= current_ids, f"`{t}` shows rows of a measurement no current path has"
+    total = sum(sum(per_mid.values()) for per_mid in per_table.values())
     by_content = {ms[0]: p for p, ms in current.items()}
-    assert total == sum(expected[p] for p in by_content.values()), "data rows != sum of the files' rows"
+    assert total == sum(exp[p][1] for p in by_content.values()), "data rows != sum of the files' rows"
     got_rejected = {r[0] for r in q("select source_path from rejected_files").fetchall()}
     assert got_rejected == set(rejected), f"rejected files {sorted(got_rejected)[:5]} != {sorted(rejected)[:5]}"
     raw = q("select count(*), count(distinct measurement_id) from _cat_measurements").fetchone()
     return {"measurements": n_meas, "rows": total, "catalog_rows": raw[0], "catalog_ids": raw[1]}
+
+
+# ------------------------------------------------------------------------------ in-process sensor
+def sensor_tick(s, instance, now: float):
+    """One evaluation of the real sensor at time ``now``, applying its partition requests."""
+    import dagster as dg
+
+    from progral_dagster.sensors.share_sensor import evaluate
+
+    res = evaluate(dg.build_sensor_context(instance=instance), s, now=now)
+    if isinstance(res, dg.SensorResult):
+        for req in res.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    return res
+
+
+def execute_requests(s, instance, res) -> int:
+    """Execute a tick's run requests in this process, as the daemon would; returns their count."""
+    import dagster as dg
+
+    from progral_dagster.assets.ingestion import measurements, raw_files
+    from progral_dagster.cli.instance import materialize
+
+    if not isinstance(res, dg.SensorResult):
+        return 0
+    for rr in res.run_requests:
+        r = materialize(s, [raw_files, measurements], instance=instance, tags=dict(rr.tags),
+                        partition_key=rr.partition_key, quiet=True)
+        assert r.success
+    return len(res.run_requests)
 
 
 # ------------------------------------------------------------------------------ processes
@@ -278,19 +341,27 @@ def service_env(home: Path, share: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+# The service's instance configuration (cli/instance.py) with the asset daemon off: the fault
+# tests measure ingestion, and declarative automation would start feature and training runs
+# competing for the two CPU cores.
+INGESTION_ONLY = """\
+auto_materialize:
+  enabled: false
+  use_sensors: false
+freshness:
+  enabled: false
+"""
+
+
 @contextlib.contextmanager
 def dagster_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """``dagster-daemon run`` (sensor, run queue, run retries) for the home in ``env``."""
-    from progral_dagster import settings as settings_mod
-    from progral_dagster.cli.instance import ensure_dagster_home
+    from progral_dagster.cli.instance import DAGSTER_YAML
 
-    saved = dict(os.environ)
-    try:
-        os.environ.update(env)
-        ensure_dagster_home(settings_mod.load())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    dh = Path(env["DAGSTER_HOME"])
+    dh.mkdir(parents=True, exist_ok=True)
+    if not (dh / "dagster.yaml").exists():
+        (dh / "dagster.yaml").write_text(DAGSTER_YAML + INGESTION_ONLY)
     p = start_group([sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)], env, log)
     try:
         yield p

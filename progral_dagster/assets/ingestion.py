@@ -9,6 +9,7 @@ The work is in ``warehouse.ingest``; these functions only connect it to Dagster.
 import dagster as dg
 
 from ..warehouse import ingest
+from ..warehouse.share_index import ShareIndex
 from .partitions import share_files
 from .resources import LakeResource
 
@@ -59,6 +60,12 @@ def raw_files(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
     outcomes = ingest.copy_items(
         lake.lake, lake.settings.share, keys, run_id=context.run_id, progress=_progress(context, "copied")
     )
+    gone = ingest.vanished(outcomes, lake.settings.share)
+    if gone:
+        # the sensor marked these taken; hand them back so that they are taken again if they return
+        with ShareIndex(lake.lake.layout.share_index) as idx:
+            idx.release(gone)
+        context.log.warning(f"{len(gone)} partitions not on the share (share unavailable?); handed back to the sensor")
     return dg.MaterializeResult(metadata=_metadata(outcomes))
 
 

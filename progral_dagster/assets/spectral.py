@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..mlflow import registry, tracking
 from ..mlflow.resource import MlflowTracking
+from .automation import train_condition
 from .ingestion import measurements
 from .metadata import mlflow_links, numbers, png_markdown
 from .promotion import build_promotion_asset
@@ -127,7 +128,7 @@ def _min_accuracy() -> float:
     kinds={"sklearn", "mlflow"},
     check_specs=[dg.AssetCheckSpec("accuracy_at_least_threshold", asset="li_compound_classifier", blocking=True,
                                    description="grouped-CV accuracy >= PROGRAL_CLASSIFIER_MIN_ACCURACY (0.9)")],
-    automation_condition=dg.AutomationCondition.on_missing() | dg.AutomationCondition.on_cron("0 3 * * *"),
+    automation_condition=train_condition("0 3 * * *"),
     description="Lithium-compound classifier (Zhao et al. 2023 recipe and stronger candidates), trained on "
     "every labelled reference spectrum, grouped CV by sample; registered as "
     f"`{CLASSIFIER}`.",

@@ -89,6 +89,14 @@ def _predict(p):
     c.add_argument("--model", default=None, help="model URI (default the champion)")
     c.add_argument("--json", action="store_true")
     c.add_argument("--home", default=None, help="service home (default: $PROGRAL_HOME or ./var)")
+    r = sub.add_parser("retention", help="capacity retention of a stored cathode sample",
+                       description="Compute the sample's features from the lake of --home and apply the champion:\n"
+                       "the full model when its cells have cycling data, the surface-only model otherwise.")
+    r.add_argument("--sample", required=True, help="sample_id from the sample sheet")
+    r.add_argument("--model", default=None, help="model URI (default: the champion of the chosen variant)")
+    r.add_argument("--alpha", type=float, default=0.1, help="1 - confidence of the interval (0.1, 0.05 or 0.32)")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--home", default=None, help="service home (default: $PROGRAL_HOME or ./var)")
 
 
 COMMANDS: list[Command] = [

@@ -158,6 +158,16 @@ def copy_items(lake: Lake, share: Path, keys: Sequence[str], *, run_id: str | No
     return outcomes
 
 
+def vanished(outcomes: Iterable[Outcome], share: Path) -> list[str]:
+    """Partition keys whose files were missing at copy time and are still absent (a share that
+    went away, a file deleted): not a file that exists but cannot be read, which would loop."""
+    out = []
+    for o in outcomes:
+        if o.status == "missing" and not any(os.path.lexists(share / p) for p in o.source_paths):
+            out.append(o.partition_key)
+    return out
+
+
 def _copy_one(lake: Lake, share: Path, key: str, batch: BatchWriter, seen_at) -> Outcome:
     item = resolve(key, share)
     if isinstance(item, Outcome):

@@ -70,6 +70,13 @@ class ShareIndex:
             self.con.execute("BEGIN IMMEDIATE")
             self.con.executemany("UPDATE files SET key = ? WHERE path = ?", ((k, p) for p, k in taken))
 
+    def release(self, keys: Iterable[str]) -> None:
+        """Forget that the files of these partitions were taken (their run found them gone, e.g.
+        the share was unmounted): the next tick takes them again if they are back."""
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")
+            self.con.executemany("UPDATE files SET key = NULL WHERE key = ?", ((k,) for k in keys))
+
     def dirs(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT path, mtime_ns FROM dirs"))
 

@@ -3,7 +3,7 @@
 Follows Lombardo et al., Adv. Mater. Interfaces 10 (2023) 2300640 (SCIENCE.md, workflow 2):
 touching particles and agglomerates are separated by a marker watershed on the Euclidean
 distance transform of the phase mask, then measured (equivalent diameter, major/minor axis,
-solidity). Markers are the h-maxima of the distance transform (a maximum must rise ``h`` pixels
+solidity). Markers are the h-dome maxima of the distance transform (a maximum must rise ``h`` pixels
 above the saddle to its neighbour), which splits particles at necks but not along the ridge of
 an elongated flake. scikit-image provides the watershed, h-maxima and region properties (all
 maintained), so only the glue is written here.
@@ -42,22 +42,43 @@ PARTICLE_COLUMNS = [
 ]
 
 
+def h_maxima_markers(dist: np.ndarray, h: float, mask: np.ndarray) -> np.ndarray:
+    """Labelled markers: the regional maxima of the h-dome reconstruction R(dist - h) of the
+    distance map, i.e. one connected plateau per dome that rises at least ``h`` above its
+    saddles (equal-height tops joined by a shallow saddle form one marker, unlike the tops
+    alone, which ``skimage.morphology.h_maxima`` returns). A connected component of ``mask``
+    without a marker (its maximum is below ``h``) becomes its own marker."""
+    from skimage.measure import label
+    from skimage.morphology import local_maxima, reconstruction
+
+    rec = reconstruction(dist - h, dist, method="dilation")
+    markers = label(local_maxima(rec, connectivity=2) & mask, connectivity=2)
+    comp, n = ndi.label(mask)
+    has = np.zeros(n + 1, bool)
+    has[comp[markers > 0]] = True
+    orphan = ~has[comp] & mask
+    if orphan.any():
+        extra, _ = ndi.label(orphan)
+        markers[orphan] = extra[orphan] + markers.max()
+    return markers
+
+
 def separate_particles(
     mask: np.ndarray,
-    h_px: float = 2.0,
+    h_px: float = 1.0,
     min_area_px: int = 15,
     fill_holes: bool = True,
-    smooth_px: float = 1.0,
+    smooth_px: float = 0.0,
 ) -> np.ndarray:
     """Instance labels (int32, 0 = background) of the particles in a boolean phase mask.
 
     Holes are filled (a misclassified pixel inside a particle must not split it), objects
-    smaller than ``min_area_px`` are dropped, markers are the h-maxima of the distance
-    transform (Gaussian-smoothed by ``smooth_px``), and the watershed of the negated distance, restricted to the mask, grows them.
-    Watershed pieces smaller than ``min_area_px`` are merged into a touching neighbour.
+    smaller than ``min_area_px`` are dropped, markers are the h-dome maxima of the distance
+    transform (optionally Gaussian-smoothed by ``smooth_px``, :func:`h_maxima_markers`), and
+    the watershed of the negated distance, restricted to the mask, grows them. Watershed pieces
+    smaller than ``min_area_px`` are merged into a touching neighbour.
     """
-    from skimage.measure import label
-    from skimage.morphology import h_maxima, remove_small_objects
+    from skimage.morphology import remove_small_objects
     from skimage.segmentation import watershed
 
     m = np.asarray(mask, bool)
@@ -69,10 +90,8 @@ def separate_particles(
         return np.zeros(m.shape, np.int32)
     dist = ndi.distance_transform_edt(m)
     if smooth_px > 0:
-        # the raw EDT of a digitised ellipse has spurious flat maxima along its ridge
         dist = ndi.gaussian_filter(dist, smooth_px)
-    peaks = h_maxima(dist, h_px)
-    markers = label(peaks & m, connectivity=2)
+    markers = h_maxima_markers(dist, h_px, m)
     inst = watershed(-dist, markers, mask=m).astype(np.int32)
     return _merge_small(inst, min_area_px)
 
@@ -213,10 +232,10 @@ def particles_of_phases(
     phases: Mapping[int, str],
     particle_phases: Sequence[str],
     *,
-    h_px: float = 2.0,
+    h_px: float = 1.0,
     min_area_px: int = 15,
     fill_holes: bool = True,
-    smooth_px: float = 1.0,
+    smooth_px: float = 0.0,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Watershed particles of every phase in ``particle_phases``: one instance image with ids
     unique across phases, and particle id -> phase name."""

@@ -86,7 +86,7 @@ class SegmentationParams:
     max_depth: int | None = 16
     particle_phases: tuple[str, ...] | None = None
     watershed_h_px: float = 1.0
-    watershed_smooth_px: float = 0.5
+    watershed_smooth_px: float = 0.0
     min_particle_area_px: int = 15
     fill_holes: bool = True
     cei_ions: tuple[str, ...] = DEFAULT_CEI_IONS
