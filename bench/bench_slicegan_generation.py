@@ -2,7 +2,7 @@
 present, on a CUDA GPU.
 
     python bench/bench_slicegan_generation.py [--configs cpu,reference] [--sizes 128,256]
-        [--repeat N] [--chunk-blocks N] [--json OUT]
+        [--repeat N] [--chunk-blocks N] [--threads N] [--json OUT]
 
 Throughput does not depend on the weights, so untrained generators of each configuration are
 timed (eval mode, the full ``generate_volume`` call: latent, network, argmax, copy to a numpy
@@ -42,20 +42,37 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeat", type=int, default=2, help="best of N timed runs")
     parser.add_argument("--chunk-blocks", type=int, default=-1, help="-1: automatic, 0: one piece")
     parser.add_argument("--devices", default=None, help="default: cpu, plus cuda when present")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
     import torch
 
-    from progral_dagster.ml.slicegan import Generator3D, cpu_config, generate_volume, reference_config
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    devices = args.devices.split(",") if args.devices else ["cpu"] + (
-        ["cuda"] if torch.cuda.is_available() else []
+    from progral_dagster.ml.slicegan import (
+        Generator3D,
+        cpu_config,
+        generate_volume,
+        reference_config,
     )
-    configs = {"cpu": cpu_config(), "reference": reference_config(), "reference-v1": reference_config("v1")}
+
+    devices = (
+        args.devices.split(",")
+        if args.devices
+        else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    configs = {
+        "cpu": cpu_config(),
+        "reference": reference_config(),
+        "reference-v1": reference_config("v1"),
+    }
     chunk = None if args.chunk_blocks == 0 else args.chunk_blocks
-    print(f"SliceGAN generation throughput (torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads)")
+    print(
+        f"SliceGAN generation throughput (torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads)"
+    )
     rows = []
     for device in devices:
         dev = torch.device(device)
@@ -67,6 +84,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             net = Generator3D(config, 3).to(dev).eval()
             generate_volume(net, config.scale, seed=0, device=dev)  # warm-up
             for size in (int(s) for s in args.sizes.split(",")):
+
                 def run(size=size, net=net, dev=dev):
                     return generate_volume(net, size, seed=1, device=dev, chunk_blocks=chunk)
 
@@ -76,7 +94,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 amp = dev.type == "cuda"
 
                 def forward(z=z, net=net, amp=amp):
-                    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=amp):
+                    with (
+                        torch.inference_mode(),
+                        torch.autocast("cuda", torch.bfloat16, enabled=amp),
+                    ):
                         net.logits(z)
 
                 fwd = None
@@ -84,14 +105,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     fwd = best_of(forward, args.repeat, sync)
                 voxels = size**3
                 row = {
-                    "device": name, "config": config.name, "size": size,
-                    "seconds": seconds, "voxels_per_s": voxels / seconds,
+                    "device": name,
+                    "config": config.name,
+                    "size": size,
+                    "seconds": seconds,
+                    "voxels_per_s": voxels / seconds,
                     "forward_seconds": fwd,
                 }
                 rows.append(row)
                 ratio = f", generate/forward {seconds / fwd:.2f}" if fwd else ""
-                print(f"  {name:<28} {config.name:<10} {size:>4}^3: {seconds:8.3f} s, "
-                      f"{voxels / seconds:12.4g} voxels/s{ratio}", flush=True)
+                print(
+                    f"  {name:<28} {config.name:<10} {size:>4}^3: {seconds:8.3f} s, "
+                    f"{voxels / seconds:12.4g} voxels/s{ratio}",
+                    flush=True,
+                )
             del net
             if dev.type == "cuda":
                 torch.cuda.empty_cache()

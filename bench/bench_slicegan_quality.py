@@ -2,7 +2,7 @@
 generated volume with the real one.
 
     python bench/bench_slicegan_quality.py [--mode iso|aniso|both] [--budget S] [--config auto|cpu|reference]
-        [--size N] [--seed N] [--no-tortuosity] [--checkpoint-dir DIR] [--json OUT]
+        [--size N] [--seed N] [--no-tortuosity] [--checkpoint-dir DIR] [--threads N] [--json OUT]
 
 - isotropic: one slice (normal to axis 0, through the middle) of ``NMC_lr_input.tif`` (2 phases)
 - anisotropic: three orthogonal middle slices of ``nmc-1-cal_generatedCBD_bridge.tif``
@@ -84,7 +84,9 @@ def _read_tiff_builtin(path: Path) -> np.ndarray:
             where = e + 8 if size <= 4 else struct.unpack(order + "I", raw[e + 8 : e + 12])[0]
             if typ in codes:
                 tags[tag] = struct.unpack(order + codes[typ] * n, raw[where : where + size])
-        offset = struct.unpack(order + "I", raw[offset + 2 + 12 * count : offset + 6 + 12 * count])[0]
+        offset = struct.unpack(order + "I", raw[offset + 2 + 12 * count : offset + 6 + 12 * count])[
+            0
+        ]
         width, height = tags[256][0], tags[257][0]
         bits = tags.get(258, (1,))[0]
         compression = tags.get(259, (1,))[0]
@@ -176,17 +178,23 @@ def print_comparison(result: dict, baseline: dict, real: np.ndarray, gen: np.nda
                 f"  {label:>6} {name:<26} {fmt(d['real'])!s:>11} {fmt(d['generated'])!s:>11} "
                 f"{fmt(rel, '+.1f') + ' %':>10}  |rel| <= 10 %"
             )
-        print(f"  {label:>6} {'two-point distance (rms)':<26} {'':>11} {'':>11} "
-              f"{entry['two_point_distance']:>10.4f}  (halves of real: "
-              f"{baseline['phases'][label]['two_point_distance']:.4f})")
+        print(
+            f"  {label:>6} {'two-point distance (rms)':<26} {'':>11} {'':>11} "
+            f"{entry['two_point_distance']:>10.4f}  (halves of real: "
+            f"{baseline['phases'][label]['two_point_distance']:.4f})"
+        )
         fr = face_density_per_axis(real, int(label))
         fg = face_density_per_axis(gen, int(label))
-        print(f"  {label:>6} {'faces/voxel per axis':<26} real {[round(v, 4) for v in fr]}"
-              f" generated {[round(v, 4) for v in fg]}")
+        print(
+            f"  {label:>6} {'faces/voxel per axis':<26} real {[round(v, 4) for v in fr]}"
+            f" generated {[round(v, 4) for v in fg]}"
+        )
     tpb = result["triple_phase_boundary_density"]
     if tpb["real"] is not None:
-        print(f"  triple-phase-boundary density (1/voxel^2): real {tpb['real']:.4g}, "
-              f"generated {tpb['generated']:.4g}")
+        print(
+            f"  triple-phase-boundary density (1/voxel^2): real {tpb['real']:.4g}, "
+            f"generated {tpb['generated']:.4g}"
+        )
     print(
         f"  distance {result['distance']:.3f} (halves of the real crop: {baseline['distance']:.3f};"
         f" ratio {result['distance'] / max(baseline['distance'], 1e-12):.2f}); "
@@ -202,22 +210,32 @@ def run_mode(mode: str, args, torch, config, device) -> dict:
     volume = read_tiff(path)
     images = training_images(volume, mode)
     real = central_crop(volume, args.size)
-    print(f"\n== {mode}: {path.name} {volume.shape}, trained on "
-          f"{len(images)} slice(s) {[im.shape for im in images]}; labels "
-          f"{sorted(int(v) for v in np.unique(volume))}")
+    print(
+        f"\n== {mode}: {path.name} {volume.shape}, trained on "
+        f"{len(images)} slice(s) {[im.shape for im in images]}; labels "
+        f"{sorted(int(v) for v in np.unique(volume))}"
+    )
     ckpt = Path(args.checkpoint_dir) / mode if args.checkpoint_dir else None
     t0 = time.perf_counter()
     result = train_slicegan(
-        images, config, iterations=args.iterations, time_budget_s=args.budget, seed=args.seed,
-        device=device, checkpoint_dir=ckpt, resume=ckpt is not None,
+        images,
+        config,
+        iterations=args.iterations,
+        time_budget_s=args.budget,
+        seed=args.seed,
+        device=device,
+        checkpoint_dir=ckpt,
+        resume=ckpt is not None,
     )
     train_s = time.perf_counter() - t0
     h = result.history
     tail = max(1, len(h["wasserstein"]) // 10)
-    print(f"  trained {result.iterations} iterations in {train_s:.0f} s on {result.device} "
-          f"({result.stop_reason}); last-10 % means: W {np.mean(h['wasserstein'][-tail:]):.3f}, "
-          f"critic loss {np.mean(h['critic_loss'][-tail:]):.3f}, "
-          f"GP {np.mean(h['gradient_penalty'][-tail:]):.3f}")
+    print(
+        f"  trained {result.iterations} iterations in {train_s:.0f} s on {result.device} "
+        f"({result.stop_reason}); last-10 % means: W {np.mean(h['wasserstein'][-tail:]):.3f}, "
+        f"critic loss {np.mean(h['critic_loss'][-tail:]):.3f}, "
+        f"GP {np.mean(h['gradient_penalty'][-tail:]):.3f}"
+    )
     t0 = time.perf_counter()
     generated = generate_volume(result, real.shape, seed=args.seed + 1, device=device)
     gen_s = time.perf_counter() - t0
@@ -225,7 +243,9 @@ def run_mode(mode: str, args, torch, config, device) -> dict:
     t0 = time.perf_counter()
     comparison = compare_metrics(generated, real, tortuosity=not args.no_tortuosity)
     half = real.shape[0] // 2
-    baseline = compare_metrics(real[:half], real[half : 2 * half], tortuosity=not args.no_tortuosity)
+    baseline = compare_metrics(
+        real[:half], real[half : 2 * half], tortuosity=not args.no_tortuosity
+    )
     print(f"  metrics in {time.perf_counter() - t0:.0f} s")
     print_comparison(comparison, baseline, real, generated)
     for key in ("generated", "real"):
@@ -255,12 +275,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mode", choices=["iso", "aniso", "both"], default="both")
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per mode")
     parser.add_argument("--iterations", type=int, default=None, help="cap on generator steps")
-    parser.add_argument("--config", choices=["auto", "cpu", "reference", "reference-v1"], default="auto")
+    parser.add_argument(
+        "--config", choices=["auto", "cpu", "reference", "reference-v1"], default="auto"
+    )
     parser.add_argument("--size", type=int, default=128, help="edge of the compared volumes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-tortuosity", action="store_true")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint (and resume) here")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
 
@@ -268,17 +291,24 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
     except ImportError:
         raise SystemExit("this benchmark needs torch (and numpy)") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from progral_dagster.ml.slicegan import cpu_config, reference_config
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.config
     if name == "auto":
         name = "reference" if device.startswith("cuda") else "cpu"
-    config = {"cpu": cpu_config, "reference": reference_config,
-              "reference-v1": lambda: reference_config("v1")}[name]()
-    print(f"SliceGAN quality benchmark: configuration '{config.name}' on {device} "
-          f"(torch {torch.__version__}, {torch.get_num_threads()} threads), budget "
-          f"{args.budget:.0f} s per mode")
+    config = {
+        "cpu": cpu_config,
+        "reference": reference_config,
+        "reference-v1": lambda: reference_config("v1"),
+    }[name]()
+    print(
+        f"SliceGAN quality benchmark: configuration '{config.name}' on {device} "
+        f"(torch {torch.__version__}, {torch.get_num_threads()} threads), budget "
+        f"{args.budget:.0f} s per mode"
+    )
     print(f"  {json.dumps(config.to_dict())}")
     if device.startswith("cuda"):
         print(f"  GPU: {torch.cuda.get_device_name(0)}")

@@ -52,7 +52,8 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
     if not todo:
         return outcomes
     instance = get_instance(s)
-    existing = set(instance.get_dynamic_partitions(share_files.name))
+    all_keys = instance.get_dynamic_partitions(share_files.name)
+    existing = set(all_keys)
     new = [k for k in todo if k not in existing]
     again = [k for k in todo if k in existing]
     if new:
@@ -77,7 +78,7 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
     ingest.add_progress_hook(hook)
     try:
         per_run = per_run or s.max_partitions_per_run
-        batches = [c for c in _chunks(new, per_run)] + [[k] for k in again]
+        batches = [c for c in _chunks(new, per_run)] + _ranges(again, all_keys, per_run)
         for chunk in batches:
             tags = {ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1],
                     "progral/source": "cli"}
@@ -94,6 +95,20 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
     if not quiet:
         print(f"ingestion took {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return outcomes + collected
+
+
+def _ranges(keys: list[str], all_keys: list[str], per_run: int) -> list[list[str]]:
+    """Known partitions to run again, as runs over consecutive partitions (a range run covers
+    every partition between its ends), so that keys another process added together (a second
+    `progral ingest` of the same folder) do not become one run each."""
+    pos = {k: i for i, k in enumerate(all_keys)}
+    out: list[list[int]] = []
+    for i in sorted(pos[k] for k in keys):
+        if out and i == out[-1][-1] + 1 and len(out[-1]) < per_run:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return [[all_keys[i] for i in r] for r in out]
 
 
 def _failure_text(res) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import warnings
 from collections.abc import Sequence
@@ -43,9 +44,14 @@ def get_instance(s: Settings):
 
     from .. import sqlite_tuning
 
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(s))
+    home = ensure_dagster_home(s)
+    os.environ["DAGSTER_HOME"] = str(home)
     sqlite_tuning.install()
-    return dg.DagsterInstance.get()
+    # two processes opening a fresh instance at once both create its SQLite tables and one fails
+    # ("table ... already exists"): the first opening is serialised
+    with open(home / ".instance.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        return dg.DagsterInstance.get()
 
 
 def materialize(s: Settings, assets: Sequence, *, instance=None, tags: dict | None = None,

@@ -135,14 +135,20 @@ def rim_mask(instances: np.ndarray, width_px: float) -> np.ndarray:
 
 
 def shading_field(shape: tuple[int, int], amplitude: float, rng: np.random.Generator) -> np.ndarray:
-    """Slow multiplicative topography field: a tilt plus smooth relief, mean about 1."""
+    """Slow multiplicative topography field: a tilt plus smooth relief, mean about 1.
+
+    The relief is white noise on an 8 x 8 grid, smoothed and interpolated (cubic) to the image,
+    i.e. features about an eighth of the field of view across, at any image size."""
     ny, nx = shape
-    relief = ndi.gaussian_filter(rng.standard_normal(shape), max(ny, nx) / 6, mode="reflect")
+    coarse = ndi.gaussian_filter(rng.standard_normal((8, 8)), 1.0, mode="reflect")
+    yy = np.linspace(0, 7, ny)
+    xx = np.linspace(0, 7, nx)
+    relief = ndi.map_coordinates(coarse, np.meshgrid(yy, xx, indexing="ij"), order=3,
+                                 mode="nearest")
     relief /= np.abs(relief).max() + 1e-12
     ang = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    tilt = (np.cos(ang) * (xx / nx - 0.5) + np.sin(ang) * (yy / ny - 0.5)) * amplitude * 0.6
-    return np.clip(1.0 + amplitude * relief + tilt, 0.3, None)
+    tilt = (np.cos(ang) * (xx[None, :] / 7 - 0.5) + np.sin(ang) * (yy[:, None] / 7 - 0.5))
+    return np.clip(1.0 + amplitude * relief + amplitude * 0.6 * tilt, 0.3, None)
 
 
 def render_ion_images(
@@ -316,6 +322,17 @@ def user_label_description(phases: dict[int, str]) -> str:
     )
 
 
+def _write_tiff(path: Path, labels: np.ndarray, pixel_size_um: float, description: str | None):
+    """uint8 label TIFF with the pixel size as resolution (pixels per cm); no date/software tag,
+    so the bytes depend on the content only."""
+    import tifffile
+
+    per_cm = 1e4 / pixel_size_um
+    kw = {} if description is None else {"description": description}
+    tifffile.imwrite(path, labels.astype(np.uint8), metadata=None, software=None,
+                     resolution=(per_cm, per_cm), resolutionunit="CENTIMETER", **kw)
+
+
 def _row(**kw: Any) -> dict[str, Any]:
     row = dict.fromkeys(SHEET_COLUMNS)
     row.update(kw)
@@ -343,14 +360,12 @@ def simulate_images_campaign(
     Sample-sheet rows (keys of ``sheet.SHEET_COLUMNS``; ``file`` relative to ``share``, a glob
     over the ion files of a measurement; user label images have ``labels_for`` set).
     """
-    import tifffile
-
     if size not in _PLANS:
         raise ValueError(f"size must be one of {sorted(_PLANS)}, got {size!r}")
     share = Path(share)
     rows: list[dict] = []
     particles: list[pd.DataFrame] = []
-    truth_labels: dict[str, np.ndarray] = {}
+    truth_labels: dict[str, tuple[np.ndarray, float]] = {}
     root = np.random.SeedSequence(seed)
     plans = _PLANS[size]
     for (name, kind, shape, fov, dose, with_labels), ss in zip(
@@ -371,22 +386,17 @@ def simulate_images_campaign(
         rows.append(_row(file=f"images/{name}/{name} (*) - *.txt", **common))
         if with_labels:
             lab = user_label_image(sim.labels, rng)
-            tifffile.imwrite(
-                folder / f"{name}.labels.tif",
-                lab,
-                description=user_label_description(sim.phases),
-                metadata=None,
-                software=None,
-            )
+            _write_tiff(folder / f"{name}.labels.tif", lab, sim.metadata["pixel_size_um"],
+                        user_label_description(sim.phases))
             rows.append(_row(file=f"images/{name}/{name}.labels.tif", labels_for=name, **common))
-        truth_labels[name] = sim.labels
+        truth_labels[name] = (sim.labels, sim.metadata["pixel_size_um"])
         p = sim.particles[["particle_id", "phase", "equivalent_diameter_um", "aspect_ratio"]]
         particles.append(p.assign(measurement=name))
     if truth is not None:
         tdir = Path(truth) / "images"
         tdir.mkdir(parents=True, exist_ok=True)
-        for name, lab in truth_labels.items():
-            tifffile.imwrite(tdir / f"{name}.tif", lab, metadata=None, software=None)
+        for name, (lab, px) in truth_labels.items():
+            _write_tiff(tdir / f"{name}.tif", lab, px, None)
         (tdir / "phases.json").write_text(
             json.dumps({str(k): v for k, v in sorted(PHASE_NAMES.items())}, indent=1) + "\n",
             encoding="utf-8",

@@ -80,7 +80,9 @@ def metrics_report(
             entry["tortuosity_converged"] = result["converged"]
         if two_point:
             curves = two_point_correlation_axes(volume, label, r_max)
-            entry["two_point_correlation"] = {str(d): curves[d].tolist() for d in range(volume.ndim)}
+            entry["two_point_correlation"] = {
+                str(d): curves[d].tolist() for d in range(volume.ndim)
+            }
         out_phases[str(label)] = entry
     tpb = None
     if len(present) >= 3:

@@ -62,10 +62,11 @@ def interface_lengths(
     """
     lab = labels.astype(np.int64)
     n = int(lab.max()) + 1
-    counts = np.zeros((n, n), np.int64)
+    counts = np.zeros(n * n, np.int64)
     for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:-1, :], lab[1:, :])):
         diff = a != b
-        np.add.at(counts, (a[diff], b[diff]), 1)
+        counts += np.bincount(a[diff] * n + b[diff], minlength=n * n)
+    counts = counts.reshape(n, n)
     scale = (np.pi / 4) * (float(pixel_size_um) if pixel_size_um else 1.0)
     out: dict[str, float] = {}
     items = sorted(phases.items(), key=lambda kv: kv[1])

@@ -98,17 +98,28 @@ def separate_particles(
 
 def _merge_small(inst: np.ndarray, min_area_px: int) -> np.ndarray:
     """Give watershed pieces under ``min_area_px`` to the neighbour they share most border with
-    (or drop them when isolated); relabel 1..n in order of first appearance."""
-    sizes = np.bincount(inst.ravel())
-    small = [i for i in np.nonzero(sizes)[0] if i and sizes[i] < min_area_px]
-    for i in small:
-        own = inst == i
-        ring = ndi.binary_dilation(own) & ~own
-        nb = inst[ring]
-        nb = nb[(nb != 0) & (nb != i)]
-        inst[own] = np.bincount(nb).argmax() if nb.size else 0
+    (or drop them when isolated); relabel 1..n in order of label value."""
     from skimage.segmentation import relabel_sequential
 
+    sizes = np.bincount(inst.ravel())
+    small = {int(i) for i in np.nonzero(sizes)[0] if i and sizes[i] < min_area_px}
+    if small:
+        objs = ndi.find_objects(inst)
+        ny, nx = inst.shape
+        for i in sorted(small):
+            sl = objs[i - 1]
+            if sl is None:
+                continue
+            sl = (
+                slice(max(0, sl[0].start - 1), min(ny, sl[0].stop + 1)),
+                slice(max(0, sl[1].start - 1), min(nx, sl[1].stop + 1)),
+            )
+            win = inst[sl]
+            own = win == i
+            ring = ndi.binary_dilation(own) & ~own
+            nb = win[ring]
+            nb = nb[(nb != 0) & (nb != i)]
+            win[own] = np.bincount(nb).argmax() if nb.size else 0
     return relabel_sequential(inst)[0].astype(np.int32)
 
 
@@ -132,36 +143,44 @@ def own_outline_distance(instances: np.ndarray) -> np.ndarray:
 
 def rim_enrichment(
     instances: np.ndarray,
-    signal: np.ndarray,
+    signals: Mapping[str, np.ndarray],
     reference: np.ndarray,
     *,
     width_px: float = 3.0,
     offset_px: float = 0.0,
     core_depth_px: float = 5.0,
-) -> np.ndarray:
-    """Per-particle rim enrichment (index i = particle id i; NaN for id 0, particles without a
-    core or with no signal in the core).
+) -> dict[str, np.ndarray]:
+    """Per-particle rim enrichment of every signal image (array index i = particle id i; NaN
+    for id 0, for particles without a core and where the core has no signal).
 
     enrichment = (sum signal / sum reference over rim pixels) / (same over core pixels), rim =
-    outline distance in [offset, offset + width), core = distance >= core_depth.
+    outline distance in [offset, offset + width), core = distance >= core_depth. The outline
+    distance is computed once for all signals.
     """
     n = int(instances.max()) + 1
     d = own_outline_distance(instances)
     inside = instances > 0
     rim = inside & (d >= offset_px) & (d < offset_px + width_px)
     core = inside & (d >= core_depth_px)
-    sig = np.asarray(signal, np.float64)
-    ref = np.asarray(reference, np.float64)
-
-    def sums(sel: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.bincount(instances[sel], weights=w[sel], minlength=n)
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rim_ratio = sums(rim, sig) / sums(rim, ref)
-        core_ratio = sums(core, sig) / sums(core, ref)
-        out = rim_ratio / core_ratio
-    out[~np.isfinite(out)] = np.nan
-    out[0] = np.nan
+    ids_rim, ids_core = instances[rim], instances[core]
+    ref = np.asarray(reference)
+    ref_rim = np.bincount(ids_rim, weights=ref[rim].astype(np.float64), minlength=n)
+    ref_core = np.bincount(ids_core, weights=ref[core].astype(np.float64), minlength=n)
+    out = {}
+    for name, signal in signals.items():
+        sig = np.asarray(signal)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rim_ratio = (
+                np.bincount(ids_rim, weights=sig[rim].astype(np.float64), minlength=n) / ref_rim
+            )
+            core_ratio = (
+                np.bincount(ids_core, weights=sig[core].astype(np.float64), minlength=n)
+                / ref_core
+            )
+            e = rim_ratio / core_ratio
+        e[~np.isfinite(e)] = np.nan
+        e[0] = np.nan
+        out[name] = e
     return out
 
 

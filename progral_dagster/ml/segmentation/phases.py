@@ -47,6 +47,32 @@ DEFAULT_MARKERS: dict[str, dict[str, list[str]]] = {
 }
 
 
+# The lab's convention for user label images (value -> phase; 0 = not annotated). The
+# simulator writes it, and also as JSON in the TIFF ImageDescription (see
+# :func:`label_names_from_description`).
+USER_LABEL_PHASES: dict[int, str] = {
+    1: "pore",
+    2: "carbon-binder",
+    3: "NMC",
+    4: "graphite",
+    5: "Si",
+}
+
+
+def label_names_from_description(description: str | None) -> dict[int, str] | None:
+    """Label value -> phase name from a label TIFF's ImageDescription JSON
+    (``{"labels": {"1": "pore", ...}}``), or None if it holds none."""
+    import json
+
+    if not description:
+        return None
+    try:
+        doc = json.loads(description)
+        return {int(k): str(v) for k, v in doc["labels"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def markers_for(material: str) -> dict[str, list[str]]:
     """Marker table for a material name (``NMC811``, ``Si-graphite``, ... matched loosely)."""
     m = material.lower()

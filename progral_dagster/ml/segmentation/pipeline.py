@@ -41,6 +41,7 @@ from .phases import (
 
 NON_PARTICLE_PHASES = ("pore", "carbon-binder", "binder", "cbd", "background", "unlabelled")
 DEFAULT_CEI_IONS = ("LiCO3-", "CO3-", "PO2-", "PO3-", "NiF3-", "MnF3-")
+_SUM = "\x00sum"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class SegmentationParams:
     rim_width_px: float = 3.0
     rim_offset_px: float = 0.0
     core_depth_px: float = 5.0
-    rim_threshold: float = 1.5
+    rim_threshold: float = 1.4
     shading_sigma_frac: float = 0.125
     seed: int = 0
     tile_pixels: int = 262_144
@@ -121,6 +122,7 @@ class SegmentationResult:
         number of particles measured, median per ion
     instances : (ny, nx) int32 particle ids (0 = none)
     pixel_size_um : pixel size used (None if unknown)
+    total_image : the normalisation reference (total-ion) image, float32, for overlays
     """
 
     labels: np.ndarray
@@ -131,6 +133,7 @@ class SegmentationResult:
     rim_enrichment: dict[str, Any]
     instances: np.ndarray = field(repr=False)
     pixel_size_um: float | None = None
+    total_image: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -193,22 +196,24 @@ def analyse_labels(
     parts = particle_table(inst, phase_of, pixel_size_um)
     rim: dict[str, Any] = {"ions": [], "median": None, "fraction_enriched": None,
                            "n_particles": 0, "per_ion_median": {}}
+    ref = reference_image(ion_images, params.reference) if ion_images else None
     cei = [i for i in params.cei_ions if ion_images is not None and i in ion_images]
-    if cei and len(parts):
+    if cei and len(parts) and ref is not None:
         assert ion_images is not None
-        ref = reference_image(ion_images, params.reference)
-        kw = {
-            "width_px": params.rim_width_px,
-            "offset_px": params.rim_offset_px,
-            "core_depth_px": params.core_depth_px,
-        }
-        signal = np.zeros(ref.shape, np.float64)
-        per_ion = {}
-        for ion in cei:
-            img = np.asarray(ion_images[ion], np.float64)
-            signal += img
-            per_ion[ion] = rim_enrichment(inst, img, ref, **kw)
-        enr = rim_enrichment(inst, signal, ref, **kw)
+        signals: dict[str, np.ndarray] = {ion: ion_images[ion] for ion in cei}
+        total_cei = np.zeros(ref.shape, np.float32)
+        for i in cei:
+            total_cei += np.asarray(ion_images[i], np.float32)
+        signals[_SUM] = total_cei
+        per_ion = rim_enrichment(
+            inst,
+            signals,
+            ref,
+            width_px=params.rim_width_px,
+            offset_px=params.rim_offset_px,
+            core_depth_px=params.core_depth_px,
+        )
+        enr = per_ion.pop(_SUM)
         ids = parts["particle_id"].to_numpy()
         parts["rim_enrichment"] = enr[ids]
         parts["rim_enriched"] = parts["rim_enrichment"] > params.rim_threshold
@@ -234,6 +239,7 @@ def analyse_labels(
         rim_enrichment=rim,
         instances=inst,
         pixel_size_um=pixel_size_um,
+        total_image=ref,
     )
 
 

@@ -59,7 +59,9 @@ class SliceGANConfig:
 
     def __post_init__(self) -> None:
         if self.final_layer not in ("transpose", "resize"):
-            raise ValueError(f"final_layer must be 'transpose' or 'resize', not {self.final_layer!r}")
+            raise ValueError(
+                f"final_layer must be 'transpose' or 'resize', not {self.final_layer!r}"
+            )
         if self.training_latent < 3:
             raise ValueError("training_latent must be at least 3")
         if self.output_edge(self.training_latent) != self.crop:
@@ -107,7 +109,9 @@ class SliceGANConfig:
     @classmethod
     def from_dict(cls, data: dict) -> SliceGANConfig:
         names = {f.name for f in fields(cls)}
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        kwargs = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
         return cls(**kwargs)
 
 
@@ -146,17 +150,23 @@ def reference_config(variant: str = "current") -> SliceGANConfig:
 def cpu_config() -> SliceGANConfig:
     """A small network for 2 CPU cores: 32^2 crops, 32^3 training volumes, 4 + 4 layers.
 
-    Generator [16, 128, 64, 32, phases] (about 0.8 M parameters against 40 M), critic
-    [phases, 32, 64, 128, 1], batch 4, 8 of the 32 slices per axis shown to the critics.
+    Generator [16, 64, 32, 16, phases] (0.23 M parameters against 40 M), critic
+    [phases, 16, 32, 64, 1], batch 4, 8 random slices of 32 per volume and axis shown to the
+    critics, 5 critic steps, Adam lr 2e-4 with betas (0.5, 0.9). About 0.5 s per iteration on
+    one busy core; on ``SEM_hr_input.tif`` the volume fractions come within 0.02 and the surface
+    areas within about 15 % after 6 minutes (docs/slicegan.md). Larger networks and lr 1e-4
+    learned far more slowly per second of CPU.
     """
     return SliceGANConfig(
         name="cpu",
         latent_channels=16,
-        generator_filters=(128, 64, 32),
-        critic_filters=(32, 64, 128),
+        generator_filters=(64, 32, 16),
+        critic_filters=(16, 32, 64),
         batch_size=4,
-        betas=(0.9, 0.99),
+        lr_generator=2e-4,
+        lr_critic=2e-4,
+        betas=(0.5, 0.9),
         final_layer="transpose",
         slices_per_axis=8,
-        checkpoint_every=50,
+        checkpoint_every=100,
     )

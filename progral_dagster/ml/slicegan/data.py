@@ -49,7 +49,9 @@ def one_hot(image: np.ndarray, phase_labels: Sequence[int]) -> np.ndarray:
     )
 
 
-def volume_slices(volume: torch.Tensor, axis: int, index: torch.Tensor | None = None) -> torch.Tensor:
+def volume_slices(
+    volume: torch.Tensor, axis: int, index: torch.Tensor | None = None
+) -> torch.Tensor:
     """Slices of generated volumes normal to ``axis`` as a batch of 2D images.
 
     ``volume`` is (B, P, X, Y, Z); the result is (B * k, P, h, w) with k slices per volume
@@ -93,7 +95,9 @@ class CropSampler:
             if min(im.shape) < crop:
                 raise ValueError(f"image of shape {im.shape} is smaller than the {crop}^2 crops")
         self.crop = crop
-        self.phase_labels = list(phase_labels) if phase_labels is not None else phase_labels_of(images)
+        self.phase_labels = (
+            list(phase_labels) if phase_labels is not None else phase_labels_of(images)
+        )
         self.n_phases = len(self.phase_labels)
         self._images = [torch.from_numpy(label_indices(im, self.phase_labels)) for im in images]
 

@@ -67,7 +67,9 @@ def save_generator(
     return path
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device | None = None) -> Generator3D:
+def load_generator(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> Generator3D:
     """Read a generator written by :func:`save_generator` (or a training checkpoint)."""
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     config = SliceGANConfig.from_dict(state["config"])
@@ -136,7 +138,9 @@ def indices_from_latent(
     if min(blocks) < 1:
         raise ValueError(f"latent edges {tuple(latent)} must be at least 3")
     device = next(net.parameters()).device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else None
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else None
+    )
 
     def run(part: torch.Tensor) -> torch.Tensor:
         part = part.unsqueeze(0).to(device)
@@ -224,8 +228,10 @@ def generate_volume(
     -------
     numpy array of the generator's label values (the smallest integer dtype that holds them)
     """
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu"
+    dev = (
+        torch.device(device)
+        if device is not None
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
     net = _as_generator(generator_or_checkpoint, dev)
     sizes = _sizes(size)
@@ -248,4 +254,3 @@ def generate_volume(
 def latent_edges(config: SliceGANConfig, size: int | tuple[int, int, int]) -> tuple[int, int, int]:
     """Latent edges used for a (non-periodic) volume of ``size``."""
     return tuple(config.latent_edge(s) for s in _sizes(size))  # type: ignore[return-value]
-

@@ -31,7 +31,9 @@ class Generator3D(nn.Module):
         super().__init__()
         self.config = config
         self.n_phases = n_phases
-        self.phase_labels = list(phase_labels) if phase_labels is not None else list(range(n_phases))
+        self.phase_labels = (
+            list(phase_labels) if phase_labels is not None else list(range(n_phases))
+        )
         if len(self.phase_labels) != n_phases:
             raise ValueError(f"{len(self.phase_labels)} phase labels for {n_phases} phases")
         channels = [config.latent_channels, *config.generator_filters, n_phases]
@@ -70,7 +72,9 @@ class Critic2D(nn.Module):
         layers: list[nn.Module] = []
         for i in range(len(channels) - 1):
             last = i == len(channels) - 2
-            layers.append(nn.Conv2d(channels[i], channels[i + 1], 4, stride=2, padding=0 if last else 1))
+            layers.append(
+                nn.Conv2d(channels[i], channels[i + 1], 4, stride=2, padding=0 if last else 1)
+            )
             if not last:
                 layers.append(nn.ReLU(inplace=True))
         self.body = nn.Sequential(*layers)

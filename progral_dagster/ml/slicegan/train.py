@@ -169,7 +169,10 @@ class _Trainer:
             critic.requires_grad_(False)
         with _autocast(self.device, self.amp):
             volumes = self.generator(self.noise())
-            scores = [critic(self.fake_slices(volumes, k)).float().mean() for k, critic in enumerate(self.critics)]
+            scores = [
+                critic(self.fake_slices(volumes, k)).float().mean()
+                for k, critic in enumerate(self.critics)
+            ]
             loss_g = -torch.stack(scores).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -211,7 +214,9 @@ class _Trainer:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not a SliceGAN checkpoint")
         if state["fingerprint"] != self.sampler.fingerprint():
-            raise ValueError("the checkpoint was trained on other images; resume with the same ones")
+            raise ValueError(
+                "the checkpoint was trained on other images; resume with the same ones"
+            )
         self.generator.load_state_dict(state["generator"])
         for critic, sd in zip(self.critics, state["critics"], strict=True):
             critic.load_state_dict(sd)
