@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
+
 _installed = False
 
 
@@ -52,3 +54,16 @@ def install() -> None:
             dbapi_con.execute(f"PRAGMA synchronous={mode}")
 
     _installed = True
+
+
+
+class TunedQueuedRunCoordinator(dg.QueuedRunCoordinator):
+    """Dagster's queued run coordinator, unchanged but for installing the hook. The service's
+    dagster.yaml names this class so that every process that loads the instance installs it:
+    the daemon and the webserver never import the code location, and the daemon writes a planned
+    event per partition when it creates a ranged run (at ``synchronous=FULL`` that took 16-22 s
+    per 200-partition run on this machine, blocking the sensor for minutes)."""
+
+    def __init__(self, *args, **kwargs):
+        install()
+        super().__init__(*args, **kwargs)

@@ -161,3 +161,18 @@ def test_share_outage_is_reported_and_survived(env):
     res = tick(s, inst, t + 200)
     # only the new file: the outage did not make the sensor forget a.txt
     assert [k.split("@")[0] for k in keys_of(res)] == ["b.txt"]
+
+
+def test_arbin_data_and_metadata_settle_as_one_group(env):
+    s, inst = env
+    write(s.share / "arbin" / "cell_7.csv", "Data_Point,Test_Time\n1,0\n")
+    write(s.share / "arbin" / "cell_7_Metadata.csv", "test_id,channel\n7,3\n")
+    write(s.share / "arbin" / "other.csv", "a,b\n1,2\n")
+    t = time.time()
+    tick(s, inst, t)
+    res = tick(s, inst, t + 61)
+    keys = sorted(keys_of(res))
+    assert len(keys) == 2
+    group = [k for k in keys if "@g" in k]
+    assert len(group) == 1 and group[0].startswith("arbin/cell_7.csv@g2@")
+    assert any(k.startswith("arbin/other.csv@") for k in keys)

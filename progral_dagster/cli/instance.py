@@ -15,8 +15,9 @@ DAGSTER_YAML = """\
 telemetry:
   enabled: false
 run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
+  # dagster's QueuedRunCoordinator; this name makes every process install sqlite_tuning
+  module: progral_dagster.sqlite_tuning
+  class: TunedQueuedRunCoordinator
   config:
     max_concurrent_runs: 4
     tag_concurrency_limits:

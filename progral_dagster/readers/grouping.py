@@ -8,6 +8,11 @@ is one compiled regular expression, tried only on names that contain ``") - "``.
 The group key is ``<folder>/<measurement name>`` (``<measurement name>`` for a file at the share
 root), with ``/`` as separator whatever the input used, so members in one folder with the same
 measurement name share a key and the files of two measurements never do.
+
+Arbin's CSV export writes the test's metadata beside the data: ``X_Metadata.csv`` next to
+``X.csv``. The metadata file's group key is the data file's own path (``<folder>/X.csv``), and
+the data file joins that group when its metadata file is there (:func:`companion_of`), so the
+pair is read as one measurement (the reader gets ``[X.csv, X_Metadata.csv]``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ import re
 
 # folder (optional), measurement name, image number, ion; ".txt" in any case.
 _MEMBER = re.compile(r"^(?:(.*)[/\\])?([^/\\]+?) \((\d+)\) - ([^/\\]+?)\.txt$", re.IGNORECASE)
+
+
+_ARBIN_META = re.compile(r"^(.*)_Metadata\.csv$", re.IGNORECASE)
+
+
+def companion_of(group: str) -> str | None:
+    """The member of a group named by the group key itself (Arbin: the data CSV), else None."""
+    return group if group.lower().endswith(".csv") else None
 
 
 def acquisition_group(relpath: str) -> str | None:
@@ -27,6 +40,9 @@ def acquisition_group(relpath: str) -> str | None:
     True
     """
     if ") - " not in relpath:
+        if relpath[-13:].lower() == "_metadata.csv":
+            a = _ARBIN_META.match(relpath.replace(chr(92), "/"))
+            return f"{a.group(1)}.csv" if a else None
         return None
     m = _MEMBER.match(relpath)
     if m is None:

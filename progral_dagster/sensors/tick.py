@@ -44,12 +44,17 @@ def plan_tick(listing: Listing, known: dict[str, FileState], now: float, settle_
     def settled(rec: FileState) -> bool:
         return now - rec.first_seen >= settle_s
 
+    from ..readers.grouping import companion_of
+
+    # files that are members of a group named after themselves (Arbin data CSV + _Metadata.csv)
+    companions = {c for p in state if p[-13:].lower() == "_metadata.csv"
+                  if (g := group_of(p)) and (c := companion_of(g)) and c in state}
     singles: list[str] = []
     groups: dict[str, list[str]] = {}
     for path, rec in state.items():
         if rec.key is not None:
             continue
-        g = group_of(path)
+        g = path if path in companions else group_of(path)
         if g is None:
             if settled(rec):
                 singles.append(path)
@@ -65,7 +70,7 @@ def plan_tick(listing: Listing, known: dict[str, FileState], now: float, settle_
             if d in wanted:
                 by_dir.setdefault(d, []).append(path)
         for g in groups:
-            members = [p for p in by_dir.get(os.path.dirname(g), ()) if group_of(p) == g]
+            members = [p for p in by_dir.get(os.path.dirname(g), ()) if group_of(p) == g or p == g]
             groups[g] = sorted(members)
 
     candidates: list[Item] = []

@@ -108,7 +108,7 @@ def list_group(group: str, share: Path) -> list[FileVersion]:
         if not e.is_file(follow_symlinks=False):
             continue
         rel = (Path(group).parent / e.name).as_posix() if not gp.is_absolute() else str(folder / e.name)
-        if acquisition_group(rel) == group:
+        if acquisition_group(rel) == group or rel == group:
             st = e.stat(follow_symlinks=False)
             out.append(FileVersion(rel, st.st_size, st.st_mtime_ns))
     return sorted(out, key=lambda m: m.source_path)
@@ -118,21 +118,23 @@ def items_for_paths(paths: Iterable[Path], share: Path) -> list[Item]:
     """Items (with partition keys) for files given directly, grouping acquisition members."""
     from .file_versions import source_path_for
 
-    try:
-        from ..readers.grouping import acquisition_group
-    except ModuleNotFoundError:  # pragma: no cover - grouping module is part of the package
-        def acquisition_group(_p):
-            return None
+    from ..readers.grouping import acquisition_group
+
+    from ..readers.grouping import companion_of
 
     singles: list[Item] = []
     groups: dict[str, list[FileVersion]] = {}
+    paths = list(paths)
+    sps = {source_path_for(p, share) for p in paths}
+    companions = {c for sp in sps if sp[-13:].lower() == "_metadata.csv"
+                  if (g := acquisition_group(sp)) and (c := companion_of(g)) and c in sps}
     for p in paths:
         sp = source_path_for(p, share)
         try:
             fv = stat_version(p, sp)
         except OSError:
             continue
-        g = acquisition_group(sp)
+        g = sp if sp in companions else acquisition_group(sp)
         if g:
             groups.setdefault(g, []).append(fv)
         else:

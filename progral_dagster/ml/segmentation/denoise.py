@@ -31,7 +31,7 @@ def denoise_vst(y: np.ndarray, method: str = "tv", strength: float = 1.0) -> np.
     if method == "tv":
         from skimage.restoration import denoise_tv_chambolle
 
-        return denoise_tv_chambolle(y, weight=0.35 * strength, max_num_iter=60).astype(np.float32)
+        return denoise_tv_chambolle(y, weight=0.35 * strength, max_num_iter=20).astype(np.float32)
     if method == "nlm":
         from skimage.restoration import denoise_nl_means
 
