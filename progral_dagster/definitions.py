@@ -9,6 +9,7 @@ from .assets.ingestion import measurements, raw_files
 from .assets.maintenance import lake_compaction, share_reconciliation
 from .assets.resources import LakeResource
 from .assets.retention import RETENTION_ASSETS
+from .assets.segmentation import SEGMENTATION_ASSETS
 from .assets.spectral import SPECTRAL_ASSETS
 from .mlflow.resource import MlflowTracking
 from .sensors.schedules import compaction_job, nightly_compaction, nightly_reconciliation, reconcile_job
@@ -26,7 +27,7 @@ def resources_for(s=None) -> dict:
 
 defs = dg.Definitions(
     assets=[raw_files, measurements, share_reconciliation, lake_compaction, *SPECTRAL_ASSETS,
-            *RETENTION_ASSETS],
+            *RETENTION_ASSETS, *SEGMENTATION_ASSETS],
     jobs=[reconcile_job, compaction_job],
     sensors=[
         instrument_share,

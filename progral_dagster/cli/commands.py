@@ -99,6 +99,14 @@ def _predict(p):
     r.add_argument("--home", default=None, help="service home (default: $PROGRAL_HOME or ./var)")
 
 
+def _segment(p):
+    p.add_argument("dirs", nargs="+", metavar="IMAGE_DIR", help="folders of IONTOF image exports")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=None, help="model URI (default models:/tof-sims-phase-segmentation@champion)")
+    p.add_argument("--material", default=None, help="material when no sample sheet says it (NMC811, Si-graphite, ...)")
+    p.add_argument("--json", action="store_true")
+
+
 COMMANDS: list[Command] = [
     Command("ingest", "ingest files or folders now (same assets as the share sensor, no daemon)", _ingest,
             "ingest:run",
@@ -121,6 +129,9 @@ COMMANDS: list[Command] = [
             "(the batch counterpart of the automation in the UI). Prints metrics and promotion decisions."),
     Command("predict", "apply a registered model to files or samples", _predict, "predict:run",
             home=False),
+    Command("segment", "segment ToF-SIMS image exports into phases and particles", _segment, "segment:run",
+            description="Segment the IONTOF image exports in each folder (grouped by measurement name) with the\n"
+            "champion model and write <name>.tif, .phases.json, .particles.csv and .overlay.png to --out."),
     Command("serve", "run the service: dagster dev (sensor on) + MLflow UI on 127.0.0.1", _serve, "serve:run",
             description="Seed an empty share with a small simulated campaign, then start `dagster dev`\n"
             "(webserver + daemon, sensor on) and the MLflow UI, and print their URLs. Ctrl-C stops both."),

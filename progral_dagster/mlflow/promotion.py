@@ -39,7 +39,11 @@ def promote(name: str, candidate_version: str, candidate_score: float, *, metric
     """Re-evaluate the current champion with ``evaluate_champion(model_uri)`` and move the alias
     to the candidate if it is better."""
     current = registry.champion(name)
-    if current is not None and str(current.version) == str(candidate_version):
+    if current is None:
+        # the first model that passed its checks becomes champion, even if it could not be scored
+        registry.set_champion(name, candidate_version)
+        return Decision(True, "no champion yet", str(candidate_version), candidate_score, None, None, metric)
+    if str(current.version) == str(candidate_version):
         return Decision(False, "candidate already champion", str(candidate_version), candidate_score,
                         str(current.version), candidate_score, metric)
     champ_score = None
