@@ -143,11 +143,12 @@ def shading_field(shape: tuple[int, int], amplitude: float, rng: np.random.Gener
     coarse = ndi.gaussian_filter(rng.standard_normal((8, 8)), 1.0, mode="reflect")
     yy = np.linspace(0, 7, ny)
     xx = np.linspace(0, 7, nx)
-    relief = ndi.map_coordinates(coarse, np.meshgrid(yy, xx, indexing="ij"), order=3,
-                                 mode="nearest")
+    relief = ndi.map_coordinates(
+        coarse, np.meshgrid(yy, xx, indexing="ij"), order=3, mode="nearest"
+    )
     relief /= np.abs(relief).max() + 1e-12
     ang = rng.uniform(0, 2 * np.pi)
-    tilt = (np.cos(ang) * (xx[None, :] / 7 - 0.5) + np.sin(ang) * (yy[:, None] / 7 - 0.5))
+    tilt = np.cos(ang) * (xx[None, :] / 7 - 0.5) + np.sin(ang) * (yy[:, None] / 7 - 0.5)
     return np.clip(1.0 + amplitude * relief + amplitude * 0.6 * tilt, 0.3, None)
 
 
@@ -252,8 +253,15 @@ def simulate_image_measurement(
         yields, other, order = ANODE_YIELDS, ANODE_OTHER, ANODE_PHASES
     parts["cei_rim_factor"] = [rim_factors.get(int(p), 1.0) for p in parts["particle_id"]]
     images = render_ion_images(
-        ph, yields, other, order, rng, dose=scale, psf_sigma_px=psf_sigma_px,
-        rim_factors=rim_factors, rim_width_px=rim_width_px,
+        ph,
+        yields,
+        other,
+        order,
+        rng,
+        dose=scale,
+        psf_sigma_px=psf_sigma_px,
+        rim_factors=rim_factors,
+        rim_width_px=rim_width_px,
     )
     meta = {
         "kind": kind,
@@ -316,8 +324,7 @@ def user_label_image(labels: np.ndarray, rng: np.random.Generator, n_boxes: int 
 def user_label_description(phases: dict[int, str]) -> str:
     """TIFF ImageDescription of a user label image: JSON naming the label values."""
     return json.dumps(
-        {"labels": {str(code + 1): name for code, name in sorted(phases.items())},
-         "unlabelled": 0},
+        {"labels": {str(code + 1): name for code, name in sorted(phases.items())}, "unlabelled": 0},
         sort_keys=True,
     )
 
@@ -329,8 +336,15 @@ def _write_tiff(path: Path, labels: np.ndarray, pixel_size_um: float, descriptio
 
     per_cm = 1e4 / pixel_size_um
     kw = {} if description is None else {"description": description}
-    tifffile.imwrite(path, labels.astype(np.uint8), metadata=None, software=None,
-                     resolution=(per_cm, per_cm), resolutionunit="CENTIMETER", **kw)
+    tifffile.imwrite(
+        path,
+        labels.astype(np.uint8),
+        metadata=None,
+        software=None,
+        resolution=(per_cm, per_cm),
+        resolutionunit="CENTIMETER",
+        **kw,
+    )
 
 
 def _row(**kw: Any) -> dict[str, Any]:
@@ -386,8 +400,12 @@ def simulate_images_campaign(
         rows.append(_row(file=f"images/{name}/{name} (*) - *.txt", **common))
         if with_labels:
             lab = user_label_image(sim.labels, rng)
-            _write_tiff(folder / f"{name}.labels.tif", lab, sim.metadata["pixel_size_um"],
-                        user_label_description(sim.phases))
+            _write_tiff(
+                folder / f"{name}.labels.tif",
+                lab,
+                sim.metadata["pixel_size_um"],
+                user_label_description(sim.phases),
+            )
             rows.append(_row(file=f"images/{name}/{name}.labels.tif", labels_for=name, **common))
         truth_labels[name] = (sim.labels, sim.metadata["pixel_size_um"])
         p = sim.particles[["particle_id", "phase", "equivalent_diameter_um", "aspect_ratio"]]

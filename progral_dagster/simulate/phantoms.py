@@ -57,9 +57,7 @@ class Phantom:
     pixel_size_um: float
 
 
-def _ellipse_mask(
-    a_px: float, b_px: float, theta: float
-) -> tuple[np.ndarray, int]:
+def _ellipse_mask(a_px: float, b_px: float, theta: float) -> tuple[np.ndarray, int]:
     """Boolean mask of an ellipse (semi-axes a, b in px, major axis at angle theta) and its
     half-width (the mask is (2h+1)^2, centred)."""
     h = int(np.ceil(max(a_px, b_px))) + 1
@@ -209,8 +207,11 @@ def cathode_phantom(
     shapes: list[tuple[np.ndarray, int]] = []
     total = 0.0
     while total < 1.6 * nmc_fraction * area_um2:
-        d = float(np.clip(median_diameter_um * np.exp(sigma_log * rng.standard_normal()),
-                          *diameter_range_um))
+        d = float(
+            np.clip(
+                median_diameter_um * np.exp(sigma_log * rng.standard_normal()), *diameter_range_um
+            )
+        )
         ar = float(rng.uniform(1.0, 1.3))
         a = d / 2 * np.sqrt(ar) / pixel_size_um  # equal-area ellipse
         b = d / 2 / np.sqrt(ar) / pixel_size_um
@@ -225,8 +226,13 @@ def cathode_phantom(
         if np.count_nonzero(instances) >= target_px:
             break
         ids += _place(
-            instances, [(mask, h)], rng, first_id=len(ids) + 1, max_overlap=max_overlap,
-            centres=centres, contact_probability=contact_probability,
+            instances,
+            [(mask, h)],
+            rng,
+            first_id=len(ids) + 1,
+            max_overlap=max_overlap,
+            centres=centres,
+            contact_probability=contact_probability,
         )
     instances = _drop_fragments(instances)
     solid = instances > 0
@@ -286,8 +292,9 @@ def anode_phantom(
     flakes: list[tuple[np.ndarray, int]] = []
     total = 0.0
     while total < 1.6 * graphite_fraction * area_px:
-        length = float(np.clip(flake_length_um * np.exp(flake_sigma_log * rng.standard_normal()),
-                               8.0, 30.0))
+        length = float(
+            np.clip(flake_length_um * np.exp(flake_sigma_log * rng.standard_normal()), 8.0, 30.0)
+        )
         ar = float(rng.uniform(*aspect_range))
         a = length / 2 / pixel_size_um
         b = a / ar
@@ -302,8 +309,15 @@ def anode_phantom(
         if np.count_nonzero(instances) >= graphite_fraction * area_px:
             break
         n_id += len(
-            _place(instances, [m], rng, first_id=n_id + 1, max_overlap=max_overlap,
-                   centres=centres, contact_probability=contact_probability)
+            _place(
+                instances,
+                [m],
+                rng,
+                first_id=n_id + 1,
+                max_overlap=max_overlap,
+                centres=centres,
+                contact_probability=contact_probability,
+            )
         )
     graphite_ids = set(range(1, n_id + 1))
     si_target = si_fraction * area_px
@@ -317,9 +331,17 @@ def anode_phantom(
         m = _si_agglomerate(d, pixel_size_um, rng)
         # Si decorates the flakes: contacts are drawn against graphite only, and two Si
         # agglomerates never touch (two touching agglomerates are, by definition, one)
-        got = _place(instances, [m], rng, first_id=n_id + 1, max_overlap=max_overlap,
-                     centres=list(centres), contact_probability=contact_probability, tries=30,
-                     keep_apart=si_mask)
+        got = _place(
+            instances,
+            [m],
+            rng,
+            first_id=n_id + 1,
+            max_overlap=max_overlap,
+            centres=list(centres),
+            contact_probability=contact_probability,
+            tries=30,
+            keep_apart=si_mask,
+        )
         if got:
             n_id += 1
             si_ids.add(got[0])

@@ -2,8 +2,9 @@
 
 Interface length is estimated by counting the 4-neighbour pixel edges between two phases and
 multiplying by pi/4 (Cauchy-Crofton: the edge count of an isotropically oriented boundary
-overestimates its length by 4/pi on a square grid). Plain numpy; IoU matches phases by name,
-so a prediction and a ground truth may use different label values.
+overestimates its length by 4/pi on a square grid). Plain numpy (bincount): IoU matches
+phases by name, so a prediction and a ground truth may use different label values, which
+``sklearn.metrics.jaccard_score`` (matching by value) does not do.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def reference_image(ion_images: Mapping[str, np.ndarray], reference: str = "tota
         return np.asarray(ion_images[reference], dtype=np.float32)
     if reference == "total":
         acc = None
-        for ion, img in ion_images.items():
+        for img in ion_images.values():
             a = np.asarray(img, dtype=np.float32)
             acc = a.copy() if acc is None else acc + a
         if acc is None:
@@ -70,11 +70,5 @@ def inverse_anscombe(y: np.ndarray) -> np.ndarray:
     Foi 2011), clipped at 0 (float32)."""
     y = np.maximum(np.asarray(y, dtype=np.float32), np.float32(1e-3))
     s = np.sqrt(np.float32(1.5))
-    inv = (
-        0.25 * y**2
-        + 0.25 * s / y
-        - 11.0 / 8.0 / y**2
-        + 5.0 / 8.0 * s / y**3
-        - 0.125
-    )
+    inv = 0.25 * y**2 + 0.25 * s / y - 11.0 / 8.0 / y**2 + 5.0 / 8.0 * s / y**3 - 0.125
     return np.clip(inv, 0, None).astype(np.float32)

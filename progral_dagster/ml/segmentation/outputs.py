@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from .pipeline import SegmentationResult
 
 
-def write_label_tiff(path: Path, labels: np.ndarray, pixel_size_um: float | None = None,
-                     description: str | None = None) -> Path:
+def write_label_tiff(
+    path: Path,
+    labels: np.ndarray,
+    pixel_size_um: float | None = None,
+    description: str | None = None,
+) -> Path:
     """uint8 label TIFF (deterministic bytes: no date or software tag)."""
     import tifffile
 
@@ -31,9 +35,7 @@ def write_label_tiff(path: Path, labels: np.ndarray, pixel_size_um: float | None
         kw["resolutionunit"] = "CENTIMETER"
     if description is not None:
         kw["description"] = description
-    tifffile.imwrite(
-        path, np.asarray(labels, np.uint8), metadata=None, software=None, **kw
-    )
+    tifffile.imwrite(path, np.asarray(labels, np.uint8), metadata=None, software=None, **kw)
     return Path(path)
 
 
@@ -46,8 +48,7 @@ def summary_metrics(result: SegmentationResult) -> dict[str, float]:
     parts = result.particles
     for phase, grp in parts.groupby("phase", sort=True):
         out[f"n_particles_{phase}"] = float(len(grp))
-        for col in ("equivalent_diameter_um", "equivalent_diameter_px", "aspect_ratio",
-                    "solidity"):
+        for col in ("equivalent_diameter_um", "equivalent_diameter_px", "aspect_ratio", "solidity"):
             v = grp[col].replace([np.inf, -np.inf], np.nan).dropna()
             if len(v):
                 out[f"median_{col}_{phase}"] = float(v.median())

@@ -47,19 +47,28 @@ def h_maxima_markers(dist: np.ndarray, h: float, mask: np.ndarray) -> np.ndarray
     distance map, i.e. one connected plateau per dome that rises at least ``h`` above its
     saddles (equal-height tops joined by a shallow saddle form one marker, unlike the tops
     alone, which ``skimage.morphology.h_maxima`` returns). A connected component of ``mask``
-    without a marker (its maximum is below ``h``) becomes its own marker."""
+    without a marker (its maximum is below ``h``) becomes its own marker.
+
+    The reconstruction runs per connected component inside its bounding box (the sort it
+    needs then skips the background and stays short), about twice as fast on real images."""
     from skimage.measure import label
     from skimage.morphology import local_maxima, reconstruction
 
-    rec = reconstruction(dist - h, dist, method="dilation")
-    markers = label(local_maxima(rec, connectivity=2) & mask, connectivity=2)
-    comp, n = ndi.label(mask)
-    has = np.zeros(n + 1, bool)
-    has[comp[markers > 0]] = True
-    orphan = ~has[comp] & mask
-    if orphan.any():
-        extra, _ = ndi.label(orphan)
-        markers[orphan] = extra[orphan] + markers.max()
+    comp, _n = ndi.label(mask)
+    markers = np.zeros(mask.shape, np.int32)
+    n_markers = 0
+    for i, sl in enumerate(ndi.find_objects(comp), start=1):
+        if sl is None:
+            continue
+        own = comp[sl] == i
+        f = np.where(own, dist[sl], 0.0)
+        rec = reconstruction(f - h, f, method="dilation")
+        mk = label(local_maxima(rec, connectivity=2) & own, connectivity=2)
+        if not mk.any():
+            mk = own.astype(np.int32)
+        sel = mk > 0
+        markers[sl][sel] = mk[sel] + n_markers
+        n_markers += int(mk.max())
     return markers
 
 
@@ -72,18 +81,19 @@ def separate_particles(
 ) -> np.ndarray:
     """Instance labels (int32, 0 = background) of the particles in a boolean phase mask.
 
-    Holes are filled (a misclassified pixel inside a particle must not split it), objects
-    smaller than ``min_area_px`` are dropped, markers are the h-dome maxima of the distance
+    Holes smaller than ``min_area_px`` are filled (a misclassified pixel inside a particle
+    must not split it; a larger pocket enclosed by touching particles is pore or binder and
+    stays), objects smaller than ``min_area_px`` are dropped, markers are the h-dome maxima of the distance
     transform (optionally Gaussian-smoothed by ``smooth_px``, :func:`h_maxima_markers`), and
     the watershed of the negated distance, restricted to the mask, grows them. Watershed pieces
     smaller than ``min_area_px`` are merged into a touching neighbour.
     """
-    from skimage.morphology import remove_small_objects
+    from skimage.morphology import remove_small_holes, remove_small_objects
     from skimage.segmentation import watershed
 
     m = np.asarray(mask, bool)
-    if fill_holes:
-        m = ndi.binary_fill_holes(m)
+    if fill_holes and min_area_px > 1:
+        m = remove_small_holes(m, max_size=min_area_px - 1)
     if min_area_px > 1:
         m = remove_small_objects(m, max_size=min_area_px - 1)
     if not m.any():
@@ -174,8 +184,7 @@ def rim_enrichment(
                 np.bincount(ids_rim, weights=sig[rim].astype(np.float64), minlength=n) / ref_rim
             )
             core_ratio = (
-                np.bincount(ids_core, weights=sig[core].astype(np.float64), minlength=n)
-                / ref_core
+                np.bincount(ids_core, weights=sig[core].astype(np.float64), minlength=n) / ref_core
             )
             e = rim_ratio / core_ratio
         e[~np.isfinite(e)] = np.nan

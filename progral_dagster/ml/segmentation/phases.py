@@ -16,9 +16,9 @@ variant (threshold first, then split the rest), the unsupervised model works in 
    boundaries lie midway between phase compositions; a full-covariance Gaussian mixture was
    tried and let the broad binder cluster swallow the rims of the particles.
 
-The supervised model is a random forest (scikit-learn) on Gaussian / gradient-magnitude
-features at several scales of the component images and of the log relative intensity (the
-ilastik-style pixel classifier), trained on the annotated pixels of user label images
+The supervised model is a random forest (scikit-learn) on multi-scale features (value, and
+Gaussian smoothing and gradient magnitude at the configured scales) of the component images
+and of the log relative intensity (the ilastik-style pixel classifier), trained on the annotated pixels of user label images
 (0 = unannotated). Both are plain picklable objects with ``predict(ion_images) -> labels``.
 """
 

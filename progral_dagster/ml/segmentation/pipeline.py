@@ -57,14 +57,18 @@ class SegmentationParams:
     n_components : principal components kept of the standardised pixel features
     sample_pixels : pixels sampled per image for fitting
     clusters_per_phase : unsupervised: k-means clusters per phase with marker ions
-    scales : supervised: Gaussian scales (px) of the multi-scale features
+    scales : supervised: Gaussian scales (px) of the multi-scale features, beside the
+        unsmoothed value (scale 0); wider scales (2, 4 px) were measured to blur phase
+        boundaries when the annotation leaves boundary pixels out, as users' annotations do
     n_estimators, max_depth : supervised: random forest size
     particle_phases : phases split into particles (None: every phase not in
         :data:`NON_PARTICLE_PHASES`)
-    watershed_h_px : h of the h-maxima markers on the distance transform (px)
+    watershed_h_px : h of the h-dome markers on the distance transform (px): a maximum must
+        rise this much above the saddle to its neighbour to seed its own particle
     watershed_smooth_px : Gaussian smoothing of the distance transform before the markers
-    min_particle_area_px : smaller particles are dropped / merged
-    fill_holes : fill holes in a particle phase before the watershed
+    min_particle_area_px : smaller particles are dropped / merged; smaller holes are filled
+    fill_holes : fill holes under ``min_particle_area_px`` in a particle phase before the
+        watershed
     cei_ions : ions whose rim enrichment is measured (those present are used)
     cei_as_features : also use the CEI ions as phase features (default: no)
     rim_width_px, rim_offset_px, core_depth_px : rim = outline distance in
@@ -82,7 +86,7 @@ class SegmentationParams:
     n_components: int = 8
     sample_pixels: int = 40_000
     clusters_per_phase: int = 1
-    scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+    scales: tuple[float, ...] = (1.0,)
     n_estimators: int = 40
     max_depth: int | None = 16
     particle_phases: tuple[str, ...] | None = None
@@ -194,8 +198,13 @@ def analyse_labels(
         smooth_px=params.watershed_smooth_px,
     )
     parts = particle_table(inst, phase_of, pixel_size_um)
-    rim: dict[str, Any] = {"ions": [], "median": None, "fraction_enriched": None,
-                           "n_particles": 0, "per_ion_median": {}}
+    rim: dict[str, Any] = {
+        "ions": [],
+        "median": None,
+        "fraction_enriched": None,
+        "n_particles": 0,
+        "per_ion_median": {},
+    }
     ref = reference_image(ion_images, params.reference) if ion_images else None
     cei = [i for i in params.cei_ions if ion_images is not None and i in ion_images]
     if cei and len(parts) and ref is not None:

@@ -98,16 +98,20 @@ def particle_histograms(particles: pd.DataFrame, *, bins: int = 20) -> Figure:
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     ax_d, ax_a = fig.subplots(1, 2)
     use_um = (
-        "equivalent_diameter_um" in particles
-        and particles["equivalent_diameter_um"].notna().any()
+        "equivalent_diameter_um" in particles and particles["equivalent_diameter_um"].notna().any()
     )
     dcol = "equivalent_diameter_um" if use_um else "equivalent_diameter_px"
+    finite_d = particles[dcol].replace([np.inf, -np.inf], np.nan).dropna()
+    finite_a = particles["aspect_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+    # shared bin edges, so the phases compare bar for bar
+    d_edges = np.histogram_bin_edges(finite_d, bins=bins) if len(finite_d) else bins
+    a_edges = np.histogram_bin_edges(finite_a, bins=bins) if len(finite_a) else bins
     for i, (phase, grp) in enumerate(particles.groupby("phase", sort=True)):
         c = _colour(str(phase), i)
-        d = grp[dcol].dropna()
+        d = grp[dcol].replace([np.inf, -np.inf], np.nan).dropna()
         a = grp["aspect_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
-        ax_d.hist(d, bins=bins, alpha=0.6, color=c, label=f"{phase} (n={len(grp)})")
-        ax_a.hist(a, bins=bins, alpha=0.6, color=c, label=str(phase))
+        ax_d.hist(d, bins=d_edges, alpha=0.6, color=c, label=f"{phase} (n={len(grp)})")
+        ax_a.hist(a, bins=a_edges, alpha=0.6, color=c, label=str(phase))
         if len(d):
             ax_d.axvline(float(d.median()), color=c, ls="--", lw=1)
     ax_d.set_xlabel("equivalent diameter (um)" if use_um else "equivalent diameter (px)")
