@@ -12,6 +12,10 @@ own files before every catalog commit and is the source of truth), and the night
 reconciliation re-queues any file whose ingestion record went missing. Deployments that need
 durable orchestration history use PostgreSQL (deploy/dagster.yaml), where this does not apply.
 
+Every process that loads the instance needs the hook, not only those that import the code
+location: the embedded ``dagster.yaml`` (``cli/instance.py``) names :class:`TunedQueuedRunCoordinator`
+as run coordinator, so the daemon and the webserver install it too.
+
 Set ``PROGRAL_DAGSTER_SQLITE_SYNC=FULL`` (or ``NORMAL``) to keep SQLite's durability.
 Only databases under ``DAGSTER_HOME`` are affected, never MLflow's.
 """
@@ -54,7 +58,6 @@ def install() -> None:
             dbapi_con.execute(f"PRAGMA synchronous={mode}")
 
     _installed = True
-
 
 
 class TunedQueuedRunCoordinator(dg.QueuedRunCoordinator):

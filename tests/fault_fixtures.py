@@ -5,7 +5,8 @@
   ``verify()`` proves that the service never wrote, touched, added or removed anything there.
 - ``share_guard``: a session fixture (import it into every fault test module) that hashes
   ``../shared/samples`` when the first fault test starts and, when the session ends, checks it
-  and every share any fault test used against what was recorded.
+  and every share any fault test used against what was recorded. ``share``: a guarded share
+  for one test. Import ``share_guard_fixture`` / ``share_fixture`` into a test module to use them.
 - :func:`exactly_once`: the lake invariants every fault test ends with, asserted on the views
   (``warehouse.connect``) against row counts the test computed itself from the bytes it wrote.
 - :func:`dagster_daemon`: the Dagster daemon in its own process group, stopped with
@@ -118,7 +119,12 @@ class GuardedShare:
             st = os.lstat(name, dir_fd=fd)
             path = "/".join([*rel, name])
             with self._lock:
-                self.expected[path] = ("file", hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns)
+                self.expected[path] = (
+                    "file",
+                    hashlib.sha256(data).hexdigest(),
+                    st.st_size,
+                    st.st_mtime_ns,
+                )
             return path
         finally:
             os.close(fd)
@@ -191,7 +197,9 @@ class _Guard:
 
     def verify_all(self) -> None:
         if self.samples_before is not None:
-            assert tree_state(SAMPLES) == self.samples_before, f"{SAMPLES} changed during the fault suite"
+            assert tree_state(SAMPLES) == self.samples_before, (
+                f"{SAMPLES} changed during the fault suite"
+            )
         for g in self.shares:
             g.verify()
 
@@ -199,17 +207,17 @@ class _Guard:
 GUARD = _Guard()
 
 
-@pytest.fixture(scope="session")
-def share_guard() -> Iterator[_Guard]:
+@pytest.fixture(scope="session", name="share_guard")
+def share_guard_fixture() -> Iterator[_Guard]:
     """Hashes and mtimes of ../shared/samples and of every share the fault tests use, checked
-    when the session ends (import this fixture into each fault test module)."""
+    when the session ends."""
     GUARD.start()
     yield GUARD
     GUARD.verify_all()
 
 
-@pytest.fixture
-def share(tmp_path, share_guard) -> Iterator[GuardedShare]:
+@pytest.fixture(name="share")
+def share_fixture(tmp_path, share_guard) -> Iterator[GuardedShare]:
     """A fresh guarded share for one test, verified again right after the test."""
     g = share_guard.share(tmp_path / "share")
     yield g
@@ -232,8 +240,14 @@ def lake_tmp_files(lake_root: Path) -> list[Path]:
     return [p for p in Path(lake_root).rglob("*.tmp")] if Path(lake_root).exists() else []
 
 
-def exactly_once(lake_root: Path, expected: dict[str, int | tuple[str, int]], table: str = "tof_sims_spectra", *,
-                 rejected: set[str] | frozenset[str] = frozenset(), superseded_ok: bool = False) -> dict:
+def exactly_once(
+    lake_root: Path,
+    expected: dict[str, int | tuple[str, int]],
+    table: str = "tof_sims_spectra",
+    *,
+    rejected: set[str] | frozenset[str] = frozenset(),
+    superseded_ok: bool = False,
+) -> dict:
     """Assert that each file of ``expected`` (share path -> data rows the test counted in the
     bytes it wrote, in ``table`` or in the table given as ``(table, rows)``) is in the views
     exactly once, with exactly its rows, and nothing else is.
@@ -246,13 +260,19 @@ def exactly_once(lake_root: Path, expected: dict[str, int | tuple[str, int]], ta
 
     con = connect(lake_root)
     q = con.execute
-    n_meas, n_ids = q("select count(*), count(distinct measurement_id) from measurements").fetchone()
+    n_meas, n_ids = q(
+        "select count(*), count(distinct measurement_id) from measurements"
+    ).fetchone()
     assert n_meas == n_ids, "a measurement_id appears twice in `measurements`"
     rows = q("select source_path, measurement_id, is_current from measurement_files").fetchall()
     pairs = [(p, m) for p, m, _ in rows]
-    assert len(pairs) == len(set(pairs)), "a (path, measurement) pair appears twice in measurement_files"
+    assert len(pairs) == len(set(pairs)), (
+        "a (path, measurement) pair appears twice in measurement_files"
+    )
     if not superseded_ok:
-        assert all(c for _, _, c in rows), "a path version is marked superseded although no file changed"
+        assert all(c for _, _, c in rows), (
+            "a path version is marked superseded although no file changed"
+        )
         assert q("select count(*) from measurements where not is_current").fetchone()[0] == 0
     current: dict[str, list[str]] = {}
     for p, m, c in rows:
@@ -265,22 +285,30 @@ def exactly_once(lake_root: Path, expected: dict[str, int | tuple[str, int]], ta
         f"extra {sorted(set(current) - set(expected))[:5]}"
     )
     exp = {p: ((table, v) if isinstance(v, int) else tuple(v)) for p, v in expected.items()}
-    per_table = {t: dict(q(f"select measurement_id, count(*) from {t} group by 1").fetchall())
-                 for t in {t for t, _ in exp.values()}}
+    per_table = {
+        t: dict(q(f"select measurement_id, count(*) from {t} group by 1").fetchall())
+        for t in {t for t, _ in exp.values()}
+    }
     wrong = {}
     for p, (t, n) in exp.items():
         got = per_table[t].get(current[p][0], 0)
         if got != n:
             wrong[p] = (got, n)
-    assert not wrong, f"data rows per file differ from the files (got, expected): {dict(list(wrong.items())[:5])}"
+    assert not wrong, (
+        f"data rows per file differ from the files (got, expected): {dict(list(wrong.items())[:5])}"
+    )
     current_ids = {ms[0] for ms in current.values()}
     for t, per_mid in per_table.items():
         assert set(per_mid) <= current_ids, f"`{t}` shows rows of a measurement no current path has"
     total = sum(sum(per_mid.values()) for per_mid in per_table.values())
     by_content = {ms[0]: p for p, ms in current.items()}
-    assert total == sum(exp[p][1] for p in by_content.values()), "data rows != sum of the files' rows"
+    assert total == sum(exp[p][1] for p in by_content.values()), (
+        "data rows != sum of the files' rows"
+    )
     got_rejected = {r[0] for r in q("select source_path from rejected_files").fetchall()}
-    assert got_rejected == set(rejected), f"rejected files {sorted(got_rejected)[:5]} != {sorted(rejected)[:5]}"
+    assert got_rejected == set(rejected), (
+        f"rejected files {sorted(got_rejected)[:5]} != {sorted(rejected)[:5]}"
+    )
     raw = q("select count(*), count(distinct measurement_id) from _cat_measurements").fetchone()
     return {"measurements": n_meas, "rows": total, "catalog_rows": raw[0], "catalog_ids": raw[1]}
 
@@ -309,8 +337,14 @@ def execute_requests(s, instance, res) -> int:
     if not isinstance(res, dg.SensorResult):
         return 0
     for rr in res.run_requests:
-        r = materialize(s, [raw_files, measurements], instance=instance, tags=dict(rr.tags),
-                        partition_key=rr.partition_key, quiet=True)
+        r = materialize(
+            s,
+            [raw_files, measurements],
+            instance=instance,
+            tags=dict(rr.tags),
+            partition_key=rr.partition_key,
+            quiet=True,
+        )
         assert r.success
     return len(res.run_requests)
 
@@ -362,7 +396,9 @@ def dagster_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]
     dh.mkdir(parents=True, exist_ok=True)
     if not (dh / "dagster.yaml").exists():
         (dh / "dagster.yaml").write_text(DAGSTER_YAML + INGESTION_ONLY)
-    p = start_group([sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)], env, log)
+    p = start_group(
+        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)], env, log
+    )
     try:
         yield p
     finally:
@@ -370,11 +406,19 @@ def dagster_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]
         deadline = time.time() + 10
         while pids_in_group(p.pid) and time.time() < deadline:
             time.sleep(0.2)
-        assert pids_in_group(p.pid) == [], f"processes of the daemon group survived: {pids_in_group(p.pid)}"
+        assert pids_in_group(p.pid) == [], (
+            f"processes of the daemon group survived: {pids_in_group(p.pid)}"
+        )
 
 
-def wait_for(cond: Callable[[], bool], timeout: float, what: str, log: Path | None = None,
-             proc: subprocess.Popen | None = None, every: float = 1.0) -> None:
+def wait_for(
+    cond: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    proc: subprocess.Popen | None = None,
+    every: float = 1.0,
+) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if cond():

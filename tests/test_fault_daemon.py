@@ -37,8 +37,8 @@ from .fault_fixtures import (  # noqa: F401
     sensor_tick,
     sensor_ticks,
     service_env,
-    share,
-    share_guard,
+    share_fixture,
+    share_guard_fixture,
     spectrum_rows,
     wait_for,
 )
@@ -47,12 +47,12 @@ from .helpers import make_settings, spectrum_text
 MPT = SAMPLES / "cycler-biologic" / "gcpl.issue_149.mpt"
 
 
-def _spectra(share, folder: str, n: int, mtime: float, seed0: int = 0) -> dict[str, int]:
+def _spectra(guarded, folder: str, n: int, mtime: float, seed0: int = 0) -> dict[str, int]:
     out = {}
     for i in range(n):
         data = spectrum_text(10 + i, seed=seed0 + i)
         rel = f"{folder}/f{seed0 + i:03d}.txt"
-        share.write(rel, data, mtime=mtime)
+        guarded.write(rel, data, mtime=mtime)
         out[rel] = spectrum_rows(data.encode())
     return out
 
@@ -67,7 +67,9 @@ def _known(s) -> tuple[int, int]:
         return idx.count()
 
 
-def test_share_missing_unreadable_or_unmounted_is_reported_then_resumed(tmp_path, share, monkeypatch):  # noqa: F811
+def test_share_missing_unreadable_or_unmounted_is_reported_then_resumed(
+    tmp_path, share, monkeypatch
+):
     s = make_settings(tmp_path, share=share.root, settle=60, monkeypatch=monkeypatch)
     inst = dg.DagsterInstance.ephemeral()
     t = time.time()
@@ -96,7 +98,9 @@ def test_share_missing_unreadable_or_unmounted_is_reported_then_resumed(tmp_path
     with monkeypatch.context() as mp:
         mp.setattr(os, "scandir", deny)
         res = sensor_tick(s, inst, t + 110)
-    assert isinstance(res, dg.SkipReason) and "cannot be listed: Permission denied" in res.skip_message
+    assert (
+        isinstance(res, dg.SkipReason) and "cannot be listed: Permission denied" in res.skip_message
+    )
     assert _known(s) == (4, 4)
 
     # unmounted network share: the mount point is there but empty
@@ -114,12 +118,14 @@ def test_share_missing_unreadable_or_unmounted_is_reported_then_resumed(tmp_path
     assert isinstance(res, dg.SkipReason) and _problem(s) == ""
     res = sensor_tick(s, inst, t + 200)
     assert isinstance(res, dg.SensorResult)
-    assert [k.split("@")[0] for r in res.dynamic_partitions_requests for k in r.partition_keys] == ["b.txt"]
+    assert [k.split("@")[0] for r in res.dynamic_partitions_requests for k in r.partition_keys] == [
+        "b.txt"
+    ]
     assert execute_requests(s, inst, res) == 1
     exactly_once(s.lake, expected)
 
 
-def test_folder_moved_away_and_back_is_not_ingested_again(tmp_path, share, monkeypatch):  # noqa: F811
+def test_folder_moved_away_and_back_is_not_ingested_again(tmp_path, share, monkeypatch):
     s = make_settings(tmp_path, share=share.root, settle=60, monkeypatch=monkeypatch)
     inst = dg.DagsterInstance.ephemeral()
     t = time.time()
@@ -139,7 +145,7 @@ def test_folder_moved_away_and_back_is_not_ingested_again(tmp_path, share, monke
     exactly_once(s.lake, expected)
 
 
-def test_share_vanishing_while_a_run_copies_hands_files_back(tmp_path, share, monkeypatch):  # noqa: F811
+def test_share_vanishing_while_a_run_copies_hands_files_back(tmp_path, share, monkeypatch):
     s = make_settings(tmp_path, share=share.root, settle=60, monkeypatch=monkeypatch)
     inst = dg.DagsterInstance.ephemeral()
     t = time.time()
@@ -154,7 +160,9 @@ def test_share_vanishing_while_a_run_copies_hands_files_back(tmp_path, share, mo
     res = sensor_tick(s, inst, t + 100)
     # the files are taken again: each partition exists already, so one run each
     assert isinstance(res, dg.SensorResult)
-    assert sorted(r.partition_key for r in res.run_requests) == sorted(inst.get_dynamic_partitions("share_files"))
+    assert sorted(r.partition_key for r in res.run_requests) == sorted(
+        inst.get_dynamic_partitions("share_files")
+    )
     assert execute_requests(s, inst, res) == 3
     exactly_once(s.lake, expected)
     assert isinstance(sensor_tick(s, inst, t + 300), dg.SkipReason)
@@ -169,7 +177,7 @@ def _mpt_parts() -> tuple[bytes, list[bytes]]:
     return b"".join(lines[:nb]), data
 
 
-def test_growing_cycler_log_rows_once_from_newest_version(tmp_path, share, monkeypatch):  # noqa: F811
+def test_growing_cycler_log_rows_once_from_newest_version(tmp_path, share, monkeypatch):
     pytest.importorskip("progral_dagster.readers.biologic_mpt")
     s = make_settings(tmp_path, share=share.root, settle=60, monkeypatch=monkeypatch)
     inst = dg.DagsterInstance.ephemeral()
@@ -186,7 +194,9 @@ def test_growing_cycler_log_rows_once_from_newest_version(tmp_path, share, monke
     share.append(rel, b"".join(data[:10]), mtime=t + 100)  # rows arrive; the file settles
     sensor_tick(s, inst, t + 100)
     assert execute_requests(s, inst, sensor_tick(s, inst, t + 161)) == 1
-    share.append(rel, b"".join(data[10:40]), mtime=t + 200)  # rows arrive twice within one settle time
+    share.append(
+        rel, b"".join(data[10:40]), mtime=t + 200
+    )  # rows arrive twice within one settle time
     sensor_tick(s, inst, t + 200)
     share.append(rel, b"".join(data[40:70]), mtime=t + 230)
     assert isinstance(sensor_tick(s, inst, t + 240), dg.SkipReason)
@@ -200,18 +210,22 @@ def test_growing_cycler_log_rows_once_from_newest_version(tmp_path, share, monke
     exactly_once(s.lake, {rel: ("cycling", len(data))}, superseded_ok=True)
     con = connect(s.lake)
     versions = con.execute(
-        "select measurement_id, is_current, superseded_by, row_counts from measurements order by ingested_at").fetchall()
+        "select measurement_id, is_current, superseded_by, row_counts from measurements order by ingested_at"
+    ).fetchall()
     assert len(versions) == 3  # 10, 70 and all rows; the header-only version was rejected
     current = [v for v in versions if v[1]]
     assert len(current) == 1 and current[0] == versions[-1]
     assert all(v[2] == current[0][0] for v in versions[:-1])
-    assert con.execute("select count(*) from cycling_all_versions").fetchone()[0] == 10 + 70 + len(data)
+    assert con.execute("select count(*) from cycling_all_versions").fetchone()[0] == 10 + 70 + len(
+        data
+    )
     assert con.execute("select count(*) from rejected_files").fetchone()[0] == 0
 
 
 @pytest.mark.slow
-def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch):  # noqa: F811
-    share = share_guard.share(tmp_path / "share")  # noqa: F811
+def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch):
+    pytest.importorskip("progral_dagster.readers.biologic_mpt")
+    share = share_guard.share(tmp_path / "share")
     home = tmp_path / "home"
     env = service_env(home, share.root)
     dh = home / "dagster"
@@ -254,8 +268,14 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch): 
     try:
         log1 = tmp_path / "daemon1.log"
         with dagster_daemon(env, log1) as p:
-            wait_for(lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")), 180,
-                     "the first run to copy its files", log1, p, every=0.2)
+            wait_for(
+                lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")),
+                180,
+                "the first run to copy its files",
+                log1,
+                p,
+                every=0.2,
+            )
             in_flight = [r for r in ingestion_runs(dh) if not r.dagster_run.is_finished]
         assert in_flight, "no run was in progress when the daemon was stopped"
         time.sleep(3)  # files arrive while no daemon runs
@@ -265,8 +285,14 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch): 
             with pause:  # the share goes away for a few ticks, then comes back
                 away = share.root.with_name("share-away")
                 os.rename(share.root, away)
-                wait_for(lambda: "not reachable" in log2.read_text(errors="replace"), 60,
-                         "the sensor to report the missing share", log2, p, every=0.5)
+                wait_for(
+                    lambda: "not reachable" in log2.read_text(errors="replace"),
+                    60,
+                    "the sensor to report the missing share",
+                    log2,
+                    p,
+                    every=0.5,
+                )
                 os.rename(away, share.root)
             time.sleep(2)
             stop.set()
@@ -283,8 +309,14 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch): 
                 return True
 
             wait_for(done, 300, "every file in the lake exactly once", log2, p, every=2)
-            wait_for(lambda: all(r.dagster_run.is_finished for r in ingestion_runs(dh)), 120,
-                     "the last runs to finish", log2, p, every=1)
+            wait_for(
+                lambda: all(r.dagster_run.is_finished for r in ingestion_runs(dh)),
+                120,
+                "the last runs to finish",
+                log2,
+                p,
+                every=1,
+            )
             ticks = sensor_ticks(dh)
             runs = ingestion_runs(dh)
     finally:
@@ -299,9 +331,15 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch): 
     for run in by_id.values():
         if run.status != dg.DagsterRunStatus.SUCCESS:
             assert run.status == dg.DagsterRunStatus.FAILURE, (run.run_id, run.status)
-            assert retry_of.get(run.run_id) is not None, f"run {run.run_id} failed and was not retried"
+            assert retry_of.get(run.run_id) is not None, (
+                f"run {run.run_id} failed and was not retried"
+            )
             assert retry_of[run.run_id].status == dg.DagsterRunStatus.SUCCESS
-    interrupted = [f.dagster_run.run_id for f in in_flight if by_id[f.dagster_run.run_id].status != dg.DagsterRunStatus.SUCCESS]
+    interrupted = [
+        f.dagster_run.run_id
+        for f in in_flight
+        if by_id[f.dagster_run.run_id].status != dg.DagsterRunStatus.SUCCESS
+    ]
     # the outage was reported in the sensor's tick history
     assert any("not reachable" in (tk.skip_reason or "") for tk in ticks)
     # the nightly reconciliation finds nothing missing and nothing recorded twice
@@ -310,5 +348,7 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch): 
             monkeypatch.setenv(k, v)
     rep = reconcile(settings_mod.load(home), requeue=False)
     assert rep.requeued == [] and rep.measurements_recorded_twice == 0
-    print(f"{state['files']} spectra + 1 growing log, {len(by_id)} runs, interrupted by the stop: "
-          f"{len(interrupted)}, ticks: {len(ticks)}")
+    print(
+        f"{state['files']} spectra + 1 growing log, {len(by_id)} runs, interrupted by the stop: "
+        f"{len(interrupted)}, ticks: {len(ticks)}"
+    )

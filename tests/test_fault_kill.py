@@ -2,7 +2,7 @@
 partial measurement, a rerun leaves no temporary file and no duplicate row, and the nightly
 reconciliation notices files that were copied but never parsed.
 
-Input: three ~40 MB IONTOF spectrum exports (the format of sims-iontof/P_Ru_Bi1_1.txt), large
+Input: three ~50 MB IONTOF spectrum exports (the format of sims-iontof/P_Ru_Bi1_1.txt), large
 enough that each stage of the ingestion lasts long enough to be caught by polling the lake.
 Expected rows are counted from the bytes the test wrote, not by the reader.
 """
@@ -29,12 +29,18 @@ from progral_dagster.warehouse import connect
 from progral_dagster.warehouse.compaction import compact
 from progral_dagster.warehouse.lake import Lake
 
-from .fault_fixtures import exactly_once, lake_tmp_files, pids_in_group, service_env, share_guard  # noqa: F401
+from .fault_fixtures import (  # noqa: F401
+    exactly_once,
+    lake_tmp_files,
+    pids_in_group,
+    service_env,
+    share_guard_fixture,
+)
 
 pytestmark = pytest.mark.slow
 
 PROGRAL = str(Path(sys.executable).parent / "progral")
-ROWS = 1_600_000  # ~40 MB of text per file
+ROWS = 1_600_000  # ~50 MB of text per file
 HEADER = b"# Binning: 200 channels\n# Deadtime Correction: on\nChannel\tm/z\tIntensity\n"
 
 
@@ -57,8 +63,9 @@ def _new_parquet(lake: Path, sub: str, before: set[Path]) -> bool:
 
 def _kill_when(cmd: list[str], env: dict, reached, what: str, timeout: float = 120) -> None:
     """Start ``cmd`` in its own process group, poll ``reached()`` every 2 ms, SIGKILL the group."""
-    t0 = time.time()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    p = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.time() + timeout
     try:
         while time.time() < deadline:
@@ -68,7 +75,9 @@ def _kill_when(cmd: list[str], env: dict, reached, what: str, timeout: float = 1
                 break
             if p.poll() is not None:
                 err = p.stderr.read().decode(errors="replace")[-2000:]
-                raise AssertionError(f"ingestion ended (rc {p.returncode}) before '{what}' was reached:\n{err}")
+                raise AssertionError(
+                    f"ingestion ended (rc {p.returncode}) before '{what}' was reached:\n{err}"
+                )
             time.sleep(0.002)
         else:
             raise AssertionError(f"'{what}' not reached within {timeout} s")
@@ -77,7 +86,6 @@ def _kill_when(cmd: list[str], env: dict, reached, what: str, timeout: float = 1
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(timeout=30)
         p.stderr.close()
-    print(what, round(time.time() - t0, 2))
     assert p.returncode == -signal.SIGKILL
     deadline = time.time() + 10  # killed helpers (Dagster's log tailers) are reaped by init
     while pids_in_group(p.pid) and time.time() < deadline:
@@ -93,17 +101,22 @@ def _no_partial_measurement_visible(lake: Path, expected: dict[str, int]) -> int
     ).fetchall()
     for path, n in rows:
         assert n == expected[path], f"{path}: {n} rows visible of {expected[path]}"
-    dup = con.execute("select count(*) - count(distinct measurement_id) from measurements").fetchone()[0]
+    dup = con.execute(
+        "select count(*) - count(distinct measurement_id) from measurements"
+    ).fetchone()[0]
     assert dup == 0
     return len(rows)
 
 
 def _physical_rows(lake: Path) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in _files(lake / "tables" / "tof_sims_spectra", "*.parquet")
-               if not f.name.startswith("."))
+    return sum(
+        pq.ParquetFile(f).metadata.num_rows
+        for f in _files(lake / "tables" / "tof_sims_spectra", "*.parquet")
+        if not f.name.startswith(".")
+    )
 
 
-def test_sigkill_mid_write_then_rerun(tmp_path, share_guard, monkeypatch):  # noqa: F811
+def test_sigkill_mid_write_then_rerun(tmp_path, share_guard, monkeypatch):
     share = share_guard.share(tmp_path / "share")
     home = tmp_path / "home"
     lake = home / "lake"
@@ -117,11 +130,15 @@ def test_sigkill_mid_write_then_rerun(tmp_path, share_guard, monkeypatch):  # no
     cmd = [PROGRAL, "ingest", str(share.root), "--home", str(home)]
 
     # 1: killed while a file is being copied into the raw store
-    _kill_when(cmd, env, lambda: bool(_files(lake / "raw" / "_incoming", ".*.tmp")), "raw copy in progress")
+    _kill_when(
+        cmd, env, lambda: bool(_files(lake / "raw" / "_incoming", ".*.tmp")), "raw copy in progress"
+    )
     assert _no_partial_measurement_visible(lake, expected) == 0
 
     # 2: killed after the raw step committed its path records, before any data was written
-    _kill_when(cmd, env, lambda: _new_parquet(lake, "catalog/catalog_files", set()), "raw copies committed")
+    _kill_when(
+        cmd, env, lambda: _new_parquet(lake, "catalog/catalog_files", set()), "raw copies committed"
+    )
     assert _no_partial_measurement_visible(lake, expected) == 0
     # the nightly reconciliation must not take a bare raw copy for an ingested file
     with monkeypatch.context() as mp:
@@ -138,7 +155,12 @@ def test_sigkill_mid_write_then_rerun(tmp_path, share_guard, monkeypatch):  # no
 
     # 4: killed after a data file was completed, before its catalog rows were committed
     before = {p for p in _files(lake / "tables", "*.parquet") if not p.name.startswith(".")}
-    _kill_when(cmd, env, lambda: _new_parquet(lake, "tables", before), "data file complete, catalog not yet")
+    _kill_when(
+        cmd,
+        env,
+        lambda: _new_parquet(lake, "tables", before),
+        "data file complete, catalog not yet",
+    )
     visible = _no_partial_measurement_visible(lake, expected)
     assert visible < len(expected)
 
@@ -156,7 +178,6 @@ def test_sigkill_mid_write_then_rerun(tmp_path, share_guard, monkeypatch):  # no
 
     # rows of killed runs that completed a data file stay invisible; compaction drops exactly them
     orphans = _physical_rows(lake) - sum(expected.values())
-    print("orphans", orphans)
     assert orphans in (0, *expected.values(), sum(expected.values()))  # whole files, never parts
     time.sleep(1.1)
     rep = compact(Lake(lake), min_files=1, orphan_age_s=0)

@@ -61,8 +61,9 @@ def disk(shape, cy, cx, r):
 
 @pytest.fixture(scope="module")
 def small_cathode():
-    return simulate_image_measurement("cathode", (128, 128), 50.0, "typical",
-                                      np.random.default_rng(21))
+    return simulate_image_measurement(
+        "cathode", (128, 128), 50.0, "typical", np.random.default_rng(21)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,8 +76,11 @@ def test_pixel_normalize_zero_guard():
         out = pixel_normalize(img, ref)
     assert out.dtype == np.float32
     assert out.tolist() == [[0.5, 0.0], [0.0, 0.5]]
-    imgs = {"total": np.array([[10.0, 0.0]]), "A-": np.array([[4.0, 1.0]]),
-            "B-": np.array([[6.0, 2.0]])}
+    imgs = {
+        "total": np.array([[10.0, 0.0]]),
+        "A-": np.array([[4.0, 1.0]]),
+        "B-": np.array([[6.0, 2.0]]),
+    }
     norm = normalize_images(imgs)
     assert set(norm) == {"A-", "B-"}
     np.testing.assert_allclose(norm["A-"], [[0.4, 0.0]], rtol=1e-6)
@@ -144,8 +148,9 @@ def test_streamed_projection_equals_matrix_projection(small_cathode):
     feats = model.phase_model.features
     ref = feats.reference_image(small_cathode.ion_images)
     comp = feats.project(small_cathode.ion_images, ref)
-    chans = composition_channels(small_cathode.ion_images, feats.ions, ref, feats.denoise,
-                                 feats.strength)
+    chans = composition_channels(
+        small_cathode.ion_images, feats.ions, ref, feats.denoise, feats.strength
+    )
     full = np.stack([c.ravel() for _i, c in chans], axis=1)
     expect = ((full - feats.mean) / feats.scale) @ feats.components
     np.testing.assert_allclose(comp.reshape(comp.shape[0], -1).T, expect, atol=2e-4)
@@ -233,7 +238,9 @@ def test_metrics_by_name_fractions_and_interface_length():
         (50 / 60 + 0) / 2  # NMC never predicted: IoU 0
     )
     assert phase_fractions(truth, {0: "pore", 1: "NMC", 2: "none"}) == {
-        "pore": 0.5, "NMC": 0.5, "none": 0.0
+        "pore": 0.5,
+        "NMC": 0.5,
+        "none": 0.0,
     }
     # Cauchy-Crofton: edge count x pi/4 estimates the perimeter of an isotropic boundary
     lab = disk((300, 300), 150, 150, 100).astype(np.uint8)
@@ -310,13 +317,15 @@ def test_analyse_labels_without_images():
 
 
 def test_ion_images_from_table():
-    df = pd.DataFrame({
-        "ion": ["total"] * 6 + ["A-"] * 6,
-        "x": [0, 1, 2, 0, 1, 2] * 2,
-        "y": [0, 0, 0, 1, 1, 1] * 2,
-        "z": [None] * 12,
-        "intensity": list(range(6)) + [5, 4, 3, 2, 1, 0],
-    })
+    df = pd.DataFrame(
+        {
+            "ion": ["total"] * 6 + ["A-"] * 6,
+            "x": [0, 1, 2, 0, 1, 2] * 2,
+            "y": [0, 0, 0, 1, 1, 1] * 2,
+            "z": [None] * 12,
+            "intensity": list(range(6)) + [5, 4, 3, 2, 1, 0],
+        }
+    )
     im = ion_images_from_table(df)
     assert list(im) == ["total", "A-"]
     assert im["total"].tolist() == [[0, 1, 2], [3, 4, 5]]
@@ -332,7 +341,9 @@ def test_outputs_and_plots(tmp_path, small_cathode):
     res = fit_unsupervised([ion_images], "NMC811").segment(ion_images, meta["pixel_size_um"])
     paths = write_segmentation_outputs(res, tmp_path, "cathode_x")
     assert {p.name for p in paths.values()} == {
-        "cathode_x.tif", "cathode_x.phases.json", "cathode_x.particles.csv",
+        "cathode_x.tif",
+        "cathode_x.phases.json",
+        "cathode_x.particles.csv",
         "cathode_x.overlay.png",
     }
     assert np.array_equal(tifffile.imread(paths["labels"]), res.labels)
@@ -358,9 +369,10 @@ def test_outputs_and_plots(tmp_path, small_cathode):
     assert sum(p.get_height() for p in ax_d.patches) == len(res.particles)
     assert "um" in ax_d.get_xlabel()
     fig = rim_histogram(res.particles, threshold=1.4)
-    assert sum(p.get_height() for p in fig.axes[0].patches) == res.particles[
-        "rim_enrichment"
-    ].notna().sum()
+    assert (
+        sum(p.get_height() for p in fig.axes[0].patches)
+        == res.particles["rim_enrichment"].notna().sum()
+    )
 
 
 def test_pure_package_imports_no_dagster_mlflow_or_matplotlib():

@@ -128,8 +128,16 @@ def test_rendering_poisson_yields_and_rim(cathode):
     pids = sorted(cathode.particle_phase)
     factors = {pid: 3.0 for pid in pids[::2]}
     imgs = render_ion_images(
-        cathode, CATHODE_YIELDS, CATHODE_OTHER, CATHODE_PHASES, rng, dose=1.0,
-        psf_sigma_px=0.0, shading_amplitude=0.0, matrix_strength=0.0, rim_factors=factors,
+        cathode,
+        CATHODE_YIELDS,
+        CATHODE_OTHER,
+        CATHODE_PHASES,
+        rng,
+        dose=1.0,
+        psf_sigma_px=0.0,
+        shading_amplitude=0.0,
+        matrix_strength=0.0,
+        rim_factors=factors,
         rim_width_px=3,
     )
     assert imgs["Ni-"].dtype == np.uint16
@@ -158,7 +166,9 @@ def test_rendering_poisson_yields_and_rim(cathode):
 
 
 def test_measurement_doses_and_truth():
-    typ = simulate_image_measurement("cathode", (128, 128), 50.0, "typical", np.random.default_rng(1))
+    typ = simulate_image_measurement(
+        "cathode", (128, 128), 50.0, "typical", np.random.default_rng(1)
+    )
     low = simulate_image_measurement("cathode", (128, 128), 50.0, "low", np.random.default_rng(1))
     ion_images, labels, phases, particles, meta = typ
     assert np.array_equal(labels, low.labels)  # same seed: same phantom, only the dose differs
@@ -170,8 +180,13 @@ def test_measurement_doses_and_truth():
     assert meta["pixel_size_um"] == pytest.approx(50.0 / 128)
     assert set(meta["cei_ions"]) == set(CEI_IONS)
     assert set(phases.values()) == {"pore", "carbon-binder", "NMC"}
-    assert {"particle_id", "phase", "equivalent_diameter_um", "aspect_ratio",
-            "cei_rim_factor"} <= set(particles.columns)
+    assert {
+        "particle_id",
+        "phase",
+        "equivalent_diameter_um",
+        "aspect_ratio",
+        "cei_rim_factor",
+    } <= set(particles.columns)
     factors = particles["cei_rim_factor"]
     assert (factors == 1).any() and (factors > 2).any()
     anode = simulate_image_measurement("anode", (96, 128), 50.0, 0.5, np.random.default_rng(1))
@@ -200,8 +215,11 @@ def _parse_export(path: Path) -> tuple[dict[str, str], np.ndarray, list[str]]:
 
 def test_export_format(tmp_path):
     rng = np.random.default_rng(0)
-    imgs = {"total": rng.integers(0, 500, (5, 7)), "Ni-": rng.integers(0, 50, (5, 7)),
-            "C2-": rng.integers(0, 50, (5, 7))}
+    imgs = {
+        "total": rng.integers(0, 500, (5, 7)),
+        "Ni-": rng.integers(0, 50, (5, 7)),
+        "C2-": rng.integers(0, 50, (5, 7)),
+    }
     paths = write_image_export(tmp_path / "m", "NMC cross (2)", imgs, fov_um=70.0, scans=12)
     assert [p.name for p in paths] == [
         "NMC cross (2) (1) - total.txt",
@@ -280,7 +298,11 @@ def test_campaign_small_files_truth_and_determinism(tmp_path):
 
     parts = pd.read_csv(truth / "particles.csv")
     assert list(parts.columns) == [
-        "measurement", "particle_id", "phase", "equivalent_diameter_um", "aspect_ratio"
+        "measurement",
+        "particle_id",
+        "phase",
+        "equivalent_diameter_um",
+        "aspect_ratio",
     ]
     for r in ion_rows:
         files = sorted(share.glob(r["file"]))

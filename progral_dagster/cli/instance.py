@@ -14,6 +14,9 @@ DAGSTER_YAML = """\
 # Embedded default: SQLite storage under this folder. Production: see deploy/dagster.yaml.
 telemetry:
   enabled: false
+nux:
+  # no "join the community" dialog asking for an e-mail address in the lab's UI
+  enabled: false
 run_coordinator:
   # dagster's QueuedRunCoordinator; this name makes every process install sqlite_tuning
   module: progral_dagster.sqlite_tuning

@@ -113,7 +113,8 @@ def evaluate(context: dg.SensorEvaluationContext, s: settings_mod.Settings,
         f"{listing.skipped_links} links out of the share skipped, tick {time.perf_counter() - t0:.2f} s"
     )
     if listing.unreadable:
-        msg += f"; unreadable (folders, or paths too long): {', '.join(listing.unreadable[:5])}"
+        shown = [u if len(u) <= 120 else u[:119] + "…" for u in listing.unreadable[:5]]
+        msg += f"; unreadable (folders, or paths too long): {', '.join(shown)}"
     if listing.bad_names:
         msg += (f"; {len(listing.bad_names)} names not in UTF-8 skipped (rename them): "
                 f"{', '.join(listing.bad_names[:5])}")
