@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def bench(size: str, seed: int = 1) -> dict:
-    from progral_dagster.cli.simulate import KINDS, _PARTS
+    from progral_dagster.cli.simulate import _PARTS, KINDS
     from progral_dagster.simulate.sheet import write_sample_sheet
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_campaign_"))

@@ -12,7 +12,12 @@ from .assets.retention import RETENTION_ASSETS
 from .assets.segmentation import SEGMENTATION_ASSETS
 from .assets.spectral import SPECTRAL_ASSETS
 from .mlflow.resource import MlflowTracking
-from .sensors.schedules import compaction_job, nightly_compaction, nightly_reconciliation, reconcile_job
+from .sensors.schedules import (
+    compaction_job,
+    nightly_compaction,
+    nightly_reconciliation,
+    reconcile_job,
+)
 from .sensors.share_sensor import instrument_share
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)

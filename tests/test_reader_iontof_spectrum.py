@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from progral_dagster.readers import ReaderError, read
-from progral_dagster.readers import iontof_spectrum
+from progral_dagster.readers import ReaderError, iontof_spectrum, read
 
 FILES = ["sims-iontof/P_Ru_Bi1_1.txt", "sims-iontof/N_HEA19_Bi1_1.txt"]
 
@@ -50,7 +49,8 @@ def test_mass_axis_is_time_of_flight(samples):
     import numpy as np
 
     t = read(samples / FILES[0]).tables["tof_sims_spectra"]
-    ch = np.array(t.column("channel")); mz = np.array(t.column("mz"))
+    ch = np.array(t.column("channel"))
+    mz = np.array(t.column("mz"))
     sel = mz > 1
     a, t0 = np.polyfit(np.sqrt(mz[sel]), ch[sel], 1)
     assert a == pytest.approx(32985, rel=0.01)

@@ -243,7 +243,6 @@ def composition_predictions(context: dg.AssetExecutionContext, lake: LakeResourc
     "score and loading plots, fragments with the largest loadings.",
 )
 def degradation_pca(context: dg.AssetExecutionContext, lake: LakeResource, mlflow: MlflowTracking):
-    import mlflow as mlf
 
     from ..ml import spectral_plots as plots
     from ..ml.degradation_pca import degradation_pca_by_project

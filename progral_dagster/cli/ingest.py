@@ -20,7 +20,10 @@ def _chunks(seq, n):
 def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = False,
                  per_run: int | None = None) -> list[ingest.Outcome]:
     """Ingest files/folders into the lake of ``s`` through the ingestion assets, in-process."""
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
 
     from ..assets.ingestion import measurements, raw_files
     from ..assets.partitions import share_files

@@ -107,7 +107,11 @@ def run(args) -> int:
 
 
 def _segment_one(m, names, rows, model, args, out: Path) -> dict:
-    from ..ml.segmentation import fit_unsupervised, ion_images_from_table, write_segmentation_outputs
+    from ..ml.segmentation import (
+        fit_unsupervised,
+        ion_images_from_table,
+        write_segmentation_outputs,
+    )
 
     name = m.metadata.get("measurement_name") or names[0].stem
     images = ion_images_from_table(m.tables["tof_sims_images"])

@@ -5,10 +5,14 @@ the known-file state lives in the lake (``warehouse.share_index``), not in the c
 
 
 import hashlib
+import os
 import time
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from .. import settings as settings_mod
 from ..assets.ingestion import measurements, raw_files
@@ -19,8 +23,6 @@ from ..warehouse.layout import LakeLayout
 from ..warehouse.share_index import ShareIndex
 from .scan import ShareUnavailable, scan
 from .tick import plan_tick
-
-import os
 
 # Tick interval (s); tests of the daemon shorten it with PROGRAL_SENSOR_INTERVAL_SECONDS.
 SENSOR_INTERVAL_S = int(os.environ.get("PROGRAL_SENSOR_INTERVAL_SECONDS", "30"))

@@ -24,7 +24,13 @@ import pandas as pd
 from .inputs import ion_images_from_table
 from .metrics import iou_per_phase
 from .phases import USER_LABEL_PHASES, markers_for
-from .pipeline import PhaseSegmenter, SegmentationParams, SegmentationResult, fit_supervised, fit_unsupervised
+from .pipeline import (
+    PhaseSegmenter,
+    SegmentationParams,
+    SegmentationResult,
+    fit_supervised,
+    fit_unsupervised,
+)
 
 
 @dataclass
