@@ -14,6 +14,14 @@
 | ``PROGRAL_MLFLOW_ARTIFACTS``| ``$PROGRAL_HOME/mlflow/artifacts``        |
 | ``DAGSTER_HOME``            | ``$PROGRAL_HOME/dagster``                 |
 | ``PROGRAL_MLFLOW_UI_URL``   | ``http://127.0.0.1:5000`` (links in asset metadata) |
+| ``PROGRAL_STATE_DIR``       | object-store lake only: ``$PROGRAL_HOME/state`` (a local lake keeps ``lake/_state``) |
+| ``PROGRAL_S3_ENDPOINT``     | ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (None: AWS itself) |
+
+Scale-out (see docs/deployment.md): ``PROGRAL_LAKE=s3://bucket/prefix`` puts the lake into an
+S3-compatible object store (credentials from the usual ``AWS_*`` variables); it is taken from the
+environment even when a home is given, since it lies outside any home. With a tracking server
+(``MLFLOW_TRACKING_URI=http(s)://...``) and no ``PROGRAL_MLFLOW_ARTIFACTS``, the server's artifact
+store decides where artifacts go (``mlflow_artifacts`` is None).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from .warehouse.layout import LakeURL, is_remote
 
 
 def _int(name: str, default: int) -> int:
@@ -37,16 +47,23 @@ def _int(name: str, default: int) -> int:
 class Settings:
     home: Path
     share: Path
-    lake: Path
+    lake: Path | LakeURL  # a folder, or an object-store location (``LakeURL``, a str)
     settle_seconds: int
     share_kind: str
     full_listing_seconds: int
     max_partitions_per_run: int
     max_runs_per_tick: int
     mlflow_tracking_uri: str
-    mlflow_artifacts: Path
+    mlflow_artifacts: Path | None  # None: the tracking server's artifact store decides
     dagster_home: Path
     mlflow_ui_url: str = "http://127.0.0.1:5000"
+    state_dir: Path | None = None  # sensor index and locks (local disk, also for an S3 lake)
+    s3_endpoint: str | None = None
+
+    @property
+    def lake_is_remote(self) -> bool:
+        """Whether the lake is in an object store (``PROGRAL_LAKE=s3://...``)."""
+        return is_remote(self.lake)
 
     @property
     def warehouse_file(self) -> Path:
@@ -67,17 +84,26 @@ def load(home: str | os.PathLike | None = None) -> Settings:
     env = os.environ
     h = Path(home if home is not None else env.get("PROGRAL_HOME", "./var")).expanduser().absolute()
     share = Path(env["PROGRAL_SHARE"]).expanduser().absolute() if env.get("PROGRAL_SHARE") else h / "share"
-    lake = (
-        Path(env["PROGRAL_LAKE"]).expanduser().absolute()
-        if env.get("PROGRAL_LAKE") and home is None
-        else h / "lake"
-    )
+    endpoint = (env.get("PROGRAL_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3")
+                or env.get("AWS_ENDPOINT_URL") or None)
+    lake: Path | LakeURL
+    if is_remote(env.get("PROGRAL_LAKE", "").strip()):
+        state = (Path(env["PROGRAL_STATE_DIR"]).expanduser().absolute() if env.get("PROGRAL_STATE_DIR")
+                 else h / "state")
+        lake = LakeURL(env["PROGRAL_LAKE"].strip(), state_dir=state, endpoint=endpoint)
+    else:
+        lake = (
+            Path(env["PROGRAL_LAKE"]).expanduser().absolute()
+            if env.get("PROGRAL_LAKE") and home is None
+            else h / "lake"
+        )
+        state = lake / "_state"
     mlflow_dir = h / "mlflow"
     uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{mlflow_dir / 'mlflow.db'}"
-    artifacts = (
+    artifacts: Path | None = (
         Path(env["PROGRAL_MLFLOW_ARTIFACTS"]).expanduser().absolute()
         if env.get("PROGRAL_MLFLOW_ARTIFACTS")
-        else mlflow_dir / "artifacts"
+        else None if uri.startswith(("http://", "https://")) else mlflow_dir / "artifacts"
     )
     dagster_home = (
         Path(env["DAGSTER_HOME"]).expanduser().absolute()
@@ -100,6 +126,8 @@ def load(home: str | os.PathLike | None = None) -> Settings:
         mlflow_artifacts=artifacts,
         dagster_home=dagster_home,
         mlflow_ui_url=env.get("PROGRAL_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
+        state_dir=state,
+        s3_endpoint=endpoint,
     )
 
 

@@ -19,8 +19,11 @@ def connect(home_or_lake: str | os.PathLike | None = None, **kwargs):
     """
     from pathlib import Path
 
+    from .layout import is_remote
     from .views import connect as _connect
 
+    if is_remote(home_or_lake):  # s3://bucket/prefix
+        return _connect(home_or_lake, **kwargs)
     if home_or_lake is not None:
         p = Path(home_or_lake)
         if (p / "lake").is_dir() or not (p / "catalog").exists() and not (p / "raw").exists():

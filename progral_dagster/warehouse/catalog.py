@@ -1,4 +1,5 @@
-"""Reading the catalog tables from Python (pyarrow datasets; no DuckDB connection needed)."""
+"""Reading the catalog tables from Python (pyarrow datasets; no DuckDB connection needed), from a
+local lake or through the object-store lake's pyarrow filesystem."""
 
 from __future__ import annotations
 
@@ -13,13 +14,10 @@ from .lake import Lake
 
 
 def catalog_dataset(lake: Lake, table: str) -> ds.Dataset | None:
-    folder = lake.layout.table_dir(table)
-    if not folder.exists():
-        return None
-    files = [str(p) for p in folder.rglob("*.parquet") if not p.name.startswith(".")]
+    files = lake.parquet_files(lake.layout.table_dir(table))
     if not files:
         return None
-    return ds.dataset(files, schema=schemas.schema_of(table), format="parquet")
+    return ds.dataset(files, schema=schemas.schema_of(table), format="parquet", filesystem=lake.filesystem)
 
 
 def read_catalog(lake: Lake, table: str, columns: Sequence[str] | None = None, filter=None) -> pa.Table:

@@ -58,7 +58,32 @@ def _batch_age_s(batch: str, now: float) -> float:
     return now - t
 
 
-def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0) -> CompactionReport:
+MAX_ROWS_PER_FILE = 20_000_000  # bounds the memory of a merge (~0.5 GB for a spectra table)
+
+
+def _chunks(files: list[Path], max_rows: int) -> list[list[Path]]:
+    """Consecutive runs of files whose rows add up to at most ``max_rows`` (a file larger than
+    that stays alone)."""
+    out: list[list[Path]] = []
+    cur: list[Path] = []
+    n = 0
+    for f in files:
+        rows = pq.ParquetFile(f).metadata.num_rows
+        if cur and n + rows > max_rows:
+            out.append(cur)
+            cur, n = [], 0
+        cur.append(f)
+        n += rows
+    if cur:
+        out.append(cur)
+    return out
+
+
+def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0,
+            max_rows_per_file: int = MAX_ROWS_PER_FILE) -> CompactionReport:
+    if lake.filesystem is not None:
+        raise NotImplementedError("compaction of a lake in an object store is not implemented "
+                                  "(see docs/deployment.md); its views read the files as they are")
     rep = CompactionReport()
     with _lock(lake):
         lake.cleanup(max_age_s=orphan_age_s)
@@ -72,18 +97,21 @@ def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0) -> 
                 files = sorted(f for f in part.glob("*.parquet") if not f.name.startswith("."))
                 if len(files) < min_files:
                     continue
-                merged = _merge(table, files, referenced, now, orphan_age_s, rep)
-                target = part / f"compact-{utcnow():%Y%m%dT%H%M%S%f}.parquet"
-                if merged.num_rows:
-                    write_parquet(merged, target, row_group_size=1 << 20)
-                for f in files:
-                    with contextlib.suppress(FileNotFoundError):
-                        f.unlink()
                 rep.folders += 1
-                rep.files_before += len(files)
-                rep.files_after += 1 if merged.num_rows else 0
-                rep.rows += merged.num_rows
-                rep.tables[table] = rep.tables.get(table, 0) + len(files)
+                for chunk in _chunks(files, max_rows_per_file):
+                    if len(chunk) == 1 and chunk[0].name.startswith("compact-"):
+                        continue  # already compacted and full
+                    merged = _merge(table, chunk, referenced, now, orphan_age_s, rep)
+                    target = part / f"compact-{utcnow():%Y%m%dT%H%M%S%f}.parquet"
+                    if merged.num_rows:
+                        write_parquet(merged, target, row_group_size=1 << 20)
+                    for f in chunk:
+                        with contextlib.suppress(FileNotFoundError):
+                            f.unlink()
+                    rep.files_before += len(chunk)
+                    rep.files_after += 1 if merged.num_rows else 0
+                    rep.rows += merged.num_rows
+                    rep.tables[table] = rep.tables.get(table, 0) + len(chunk)
     return rep
 
 

@@ -18,16 +18,24 @@ from pathlib import Path
 from ..readers import ReaderError, UnsupportedFormat
 from ..readers import registry as reader_registry
 from . import catalog, sheets
-from .file_versions import FileVersion, Item, file_key, group_digest, group_key, parse_key, stat_version
+from .file_versions import (
+    FileVersion,
+    Item,
+    file_key,
+    group_digest,
+    group_key,
+    parse_key,
+    stat_version,
+)
 from .lake import BatchWriter, Lake, utcnow
 
 Progress = Callable[[int, int, "Outcome"], None]
 
 # Process-wide observer of per-item progress (the CLI prints it while Dagster runs in-process).
-_HOOKS: list[Callable[[str, int, int, "Outcome"], None]] = []
+_HOOKS: list[Callable[[str, int, int, Outcome], None]] = []
 
 
-def add_progress_hook(fn: Callable[[str, int, int, "Outcome"], None]) -> None:
+def add_progress_hook(fn: Callable[[str, int, int, Outcome], None]) -> None:
     _HOOKS.append(fn)
 
 
@@ -36,7 +44,7 @@ def remove_progress_hook(fn) -> None:
         _HOOKS.remove(fn)
 
 
-def _notify(step: str, progress: Progress | None, i: int, n: int, out: "Outcome") -> None:
+def _notify(step: str, progress: Progress | None, i: int, n: int, out: Outcome) -> None:
     if progress:
         progress(i, n, out)
     for h in list(_HOOKS):
@@ -116,11 +124,8 @@ def list_group(group: str, share: Path) -> list[FileVersion]:
 
 def items_for_paths(paths: Iterable[Path], share: Path) -> list[Item]:
     """Items (with partition keys) for files given directly, grouping acquisition members."""
+    from ..readers.grouping import acquisition_group, companion_of
     from .file_versions import source_path_for
-
-    from ..readers.grouping import acquisition_group
-
-    from ..readers.grouping import companion_of
 
     singles: list[Item] = []
     groups: dict[str, list[FileVersion]] = {}
@@ -235,7 +240,7 @@ def _parse_one(lake: Lake, key: str, rows: list[dict], batch: BatchWriter, known
                done: dict[str, dict], force: bool) -> Outcome:
     mid, sha = rows[0]["measurement_id"], rows[0]["sha256"]
     sources = [r["source_path"] for r in rows]
-    raw_paths = [lake.root / r["raw_path"] for r in rows]
+    raw_paths = [lake.raw_file(r["raw_path"]) for r in rows]
     if sheets.is_metadata_file(sources[0]):
         return sheets.ingest_sheet(lake, key, rows, batch)
     prev = done.get(mid) or known.get(mid)

@@ -5,6 +5,11 @@ catalog rows; a measurement becomes visible only when its ``catalog_measurements
 and the views take, per measurement, the newest catalog row and only the data rows of that
 row's batch (column ``_batch``). So a run killed half-way leaves invisible orphans (removed by
 compaction), and two runs racing on the same bytes leave one copy in the views.
+
+``Lake(root)`` with ``root`` an object-store location (``s3://bucket/prefix``) gives the
+object-store flavour of the lake (``storage.ObjectStoreLake``); the file primitives below
+(``_write_parquet``, ``_stream_target``, ``_sync``, ``raw_file``, ``parquet_files``) are what it
+replaces, so a local lake writes exactly the files it always wrote.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pyarrow.parquet as pq
 
 from . import schemas
 from .atomic import atomic_path, remove_stale_tmp, write_parquet
-from .layout import LakeLayout
+from .layout import LakeLayout, is_remote
 
 CHUNK = 1 << 20
 FLUSH_BYTES = 64 << 20
@@ -53,7 +58,16 @@ class RawCopy:
 
 
 class Lake:
-    """The lake under ``root`` (see ``layout.py``)."""
+    """The lake under ``root`` (see ``layout.py``); an object-store lake for ``s3://...``."""
+
+    filesystem = None  # pyarrow filesystem of the lake's files (None: the local one)
+
+    def __new__(cls, root: str | os.PathLike | None = None, *args, **kwargs):
+        if cls is Lake and is_remote(root):
+            from .storage import ObjectStoreLake
+
+            return super().__new__(ObjectStoreLake)
+        return super().__new__(cls)
 
     def __init__(self, root: str | os.PathLike):
         self.layout = LakeLayout(Path(root))
@@ -61,6 +75,27 @@ class Lake:
     @property
     def root(self) -> Path:
         return self.layout.root
+
+    # ------------------------------------------------------------------ file primitives
+    def raw_file(self, raw_path: str) -> Path:
+        """A local path to read a raw copy from (``raw_path`` as recorded in ``catalog_files``)."""
+        return self.root / raw_path
+
+    def parquet_files(self, folder: Path) -> list[str]:
+        """Every Parquet file below ``folder`` (temporary files excluded), as ``filesystem`` paths."""
+        if not folder.exists():
+            return []
+        return [str(p) for p in folder.rglob("*.parquet") if not p.name.startswith(".")]
+
+    def _write_parquet(self, table: pa.Table, target: Path, **kwargs) -> Path:
+        return write_parquet(table, target, **kwargs)
+
+    def _stream_target(self, target: Path):
+        """Context manager: a local path to write ``target``'s content to, committed on success."""
+        return atomic_path(target, fsync=False)
+
+    def _sync(self) -> None:
+        os.sync()
 
     # ------------------------------------------------------------------ raw store
     def store_raw(self, src: Path, name: str | None = None) -> RawCopy:
@@ -208,7 +243,7 @@ class BatchWriter:
     def _stream(self, table_name: str, measurement_id: str, batches) -> int:
         target = self._next_file(table_name)
         n = 0
-        with atomic_path(target, fsync=False) as tmp:
+        with self.lake._stream_target(target) as tmp:
             writer = None
             try:
                 for rb in batches:
@@ -237,7 +272,7 @@ class BatchWriter:
                 continue
             t = pa.concat_tables(tables, promote_options="permissive")
             target = self._next_file(name)
-            write_parquet(t, target, row_group_size=1 << 20, fsync=False)
+            self.lake._write_parquet(t, target, row_group_size=1 << 20, fsync=False)
             self.written.append(target)
         self._data.clear()
         self._data_bytes = 0
@@ -253,7 +288,7 @@ class BatchWriter:
         refers to them (a per-file fsync would cost ~10 ms per file here)."""
         self.flush_data()
         if self._catalog:
-            os.sync()
+            self.lake._sync()
         order = [t for t in self._catalog if t != "catalog_measurements"]
         if "catalog_measurements" in self._catalog:
             order.append("catalog_measurements")
@@ -264,7 +299,7 @@ class BatchWriter:
             schema = schemas.schema_of(name)
             table = pa.Table.from_pylist([_jsonify(r, schema) for r in rows], schema=schema)
             target = self.lake.layout.batch_file(name, self.batch_id, self.started)
-            write_parquet(table, target)
+            self.lake._write_parquet(table, target)
             self.written.append(target)
         self._catalog.clear()
 

@@ -23,7 +23,7 @@ def ingest_sheet(lake: Lake, key: str, rows: list[dict], batch: BatchWriter):
     r0 = rows[0]
     src = r0["source_path"]
     try:
-        parsed = read_sheet(lake.root / r0["raw_path"], name=src)
+        parsed = read_sheet(lake.raw_file(r0["raw_path"]), name=src)
     except ReaderError as exc:
         reason = exc.reason + (f" ({exc.position})" if exc.position else "")
         batch.add_row("catalog_rejected", {

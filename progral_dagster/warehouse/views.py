@@ -20,6 +20,10 @@ Interface views (names and columns are what users and scripts rely on):
 - ``samples`` (sheet rows, newest version of each sheet), ``measurement_samples``
   (measurement_id -> sample_id, sheet path and version), ``sample_sheet_problems``.
 - one view per derived table in ``lake/features/<name>/``.
+
+For a lake in an object store (``s3://bucket/prefix``, see ``storage.py``) the same views read
+``s3://`` globs through DuckDB's httpfs extension, after the statements of
+``storage.duckdb_preamble`` (``LOAD httpfs`` and a temporary S3 secret).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import pyarrow as pa
 
 from . import schemas
 from .atomic import atomic_path
-from .layout import LakeLayout
+from .layout import LakeLayout, is_remote
 
 _DUCK_TYPES = {
     pa.string(): "VARCHAR",
@@ -72,10 +76,11 @@ def _has_files(folder: Path) -> bool:
     return False
 
 
-def _source(layout: LakeLayout, table: str, schema: pa.Schema, extra: tuple[str, ...] = ()) -> str:
+def _source(layout: LakeLayout, table: str, schema: pa.Schema, extra: tuple[str, ...] = (),
+            has_files=_has_files) -> str:
     """SELECT over a table's Parquet files, or an empty typed relation when there are none."""
     cols = [f.name for f in schema] + list(extra)
-    if _has_files(layout.table_dir(table)):
+    if has_files(layout.table_dir(table)):
         collist = ", ".join(f'"{c}"' for c in cols)
         return (
             f"SELECT {collist} FROM read_parquet({_q(layout.table_glob(table))}, "
@@ -86,15 +91,43 @@ def _source(layout: LakeLayout, table: str, schema: pa.Schema, extra: tuple[str,
     return f"SELECT {', '.join(typed)} WHERE false"
 
 
-def view_statements(lake_root: Path) -> list[str]:
-    """The CREATE VIEW statements for a lake, in dependency order."""
+def _lister(lake_root):
+    """(layout, has_files(folder), feature table names) of a local or object-store lake."""
+    if is_remote(lake_root):
+        from .lake import Lake
+
+        lake = Lake(lake_root)
+        names = lake.store.subdirs(str(lake.layout.features))
+        return lake.layout, (lambda d: bool(lake.parquet_files(d))), names
     L = LakeLayout(Path(lake_root))
+    names = (sorted(p.name for p in L.features.iterdir() if p.is_dir() and not p.name.startswith("."))
+             if L.features.exists() else [])
+    return L, _has_files, names
+
+
+def preamble(lake_root) -> list[str]:
+    """Statements a connection needs before the views: none for a local lake; for an object-store
+    lake, loading httpfs and its S3 secret (``storage.duckdb_preamble``)."""
+    if not is_remote(lake_root):
+        return []
+    from .lake import Lake
+
+    return Lake(lake_root).duckdb_preamble()
+
+
+def view_statements(lake_root: Path | str) -> list[str]:
+    """The CREATE VIEW statements for a lake (a folder, or ``s3://...``), in dependency order."""
+    L, has, feature_names = _lister(lake_root)
     S = schemas.CATALOG_TABLES
+
+    def src(table: str, schema: pa.Schema, extra: tuple[str, ...] = ()) -> str:
+        return _source(L, table, schema, extra, has_files=has)
+
     st = [
-        f"CREATE OR REPLACE VIEW _cat_measurements AS {_source(L, 'catalog_measurements', S['catalog_measurements'])}",
-        f"CREATE OR REPLACE VIEW _cat_files AS {_source(L, 'catalog_files', S['catalog_files'])}",
-        f"CREATE OR REPLACE VIEW _cat_rejected AS {_source(L, 'catalog_rejected', S['catalog_rejected'])}",
-        f"CREATE OR REPLACE VIEW _cat_sheet_rows AS {_source(L, 'catalog_sheet_rows', S['catalog_sheet_rows'])}",
+        f"CREATE OR REPLACE VIEW _cat_measurements AS {src('catalog_measurements', S['catalog_measurements'])}",
+        f"CREATE OR REPLACE VIEW _cat_files AS {src('catalog_files', S['catalog_files'])}",
+        f"CREATE OR REPLACE VIEW _cat_rejected AS {src('catalog_rejected', S['catalog_rejected'])}",
+        f"CREATE OR REPLACE VIEW _cat_sheet_rows AS {src('catalog_sheet_rows', S['catalog_sheet_rows'])}",
         # newest catalog row per measurement (a re-parse with a newer reader, or a race, wins)
         """CREATE OR REPLACE VIEW _m_latest AS
            SELECT * EXCLUDE (_rn) FROM (
@@ -189,24 +222,23 @@ def view_statements(lake_root: Path) -> list[str]:
     ]
     for name, schema in schemas.DATA_TABLES.items():
         cols = ", ".join(f'd."{f.name}"' for f in schema)
-        src = _source(L, name, schema, extra=("_batch",))
+        sel = src(name, schema, extra=("_batch",))
         st.append(
             f"""CREATE OR REPLACE VIEW {name}_all_versions AS
-                SELECT {cols} FROM ({src}) d
+                SELECT {cols} FROM ({sel}) d
                 SEMI JOIN _m_latest w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
         )
         st.append(
             f"""CREATE OR REPLACE VIEW {name} AS
-                SELECT {cols} FROM ({src}) d
+                SELECT {cols} FROM ({sel}) d
                 SEMI JOIN _winners w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
         )
-    if L.features.exists():
-        for d in sorted(p for p in L.features.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if _has_files(d) and d.name.isidentifier():
-                st.append(
-                    f"CREATE OR REPLACE VIEW {d.name} AS SELECT * FROM read_parquet("
-                    f"{_q(L.feature_glob(d.name))}, union_by_name=true, hive_partitioning=false)"
-                )
+    for name in feature_names:
+        if name.isidentifier() and has(L.feature_dir(name)):
+            st.append(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
+                f"{_q(L.feature_glob(name))}, union_by_name=true, hive_partitioning=false)"
+            )
     return st
 
 
@@ -226,7 +258,9 @@ def connect(lake_root: str | os.PathLike | None = None, *, threads: int | None =
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    for s in view_statements(Path(lake_root)):
+    if not is_remote(lake_root):
+        lake_root = Path(lake_root)
+    for s in preamble(lake_root) + view_statements(lake_root):
         con.execute(s)
     return con
 
@@ -244,7 +278,8 @@ def build_warehouse_file(lake_root: str | os.PathLike, target: str | os.PathLike
     with atomic_path(target) as tmp:
         con = duckdb.connect(str(tmp))
         try:
-            for s in view_statements(Path(lake_root)):
+            root = lake_root if is_remote(lake_root) else Path(lake_root)
+            for s in preamble(root) + view_statements(root):
                 con.execute(s)
             con.execute("CHECKPOINT")
         finally:
