@@ -9,8 +9,8 @@ from .assets.ingestion import measurements, raw_files
 from .assets.maintenance import lake_compaction, share_reconciliation
 from .assets.resources import LakeResource
 from .assets.retention import RETENTION_ASSETS
-from .assets.segmentation import SEGMENTATION_ASSETS
-from .assets.spectral import SPECTRAL_ASSETS
+from .assets.segmentation import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from .assets.spectral import SPECTRAL_ASSETS, SPECTRAL_CHECKS
 from .mlflow.resource import MlflowTracking
 from .sensors.schedules import (
     compaction_job,
@@ -33,6 +33,7 @@ def resources_for(s=None) -> dict:
 defs = dg.Definitions(
     assets=[raw_files, measurements, share_reconciliation, lake_compaction, *SPECTRAL_ASSETS,
             *RETENTION_ASSETS, *SEGMENTATION_ASSETS],
+    asset_checks=[*SPECTRAL_CHECKS, *SEGMENTATION_CHECKS],
     jobs=[reconcile_job, compaction_job],
     sensors=[
         instrument_share,
@@ -46,3 +47,8 @@ defs = dg.Definitions(
     schedules=[nightly_reconciliation, nightly_compaction],
     resources=resources_for(),
 )
+
+
+def assets_and_checks() -> list:
+    """Every asset and asset check of the code location (for in-process materialisation)."""
+    return [*defs.assets, *(defs.asset_checks or [])]

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.slow
 def _settle_loop(s, instance, cursor=None, max_ticks=8):
     """Run sensor ticks and automation ticks until nothing more is requested."""
     from progral_dagster.assets.ingestion import measurements, raw_files
-    from progral_dagster.definitions import defs
+    from progral_dagster.definitions import assets_and_checks, defs
 
-    assets = list(defs.assets)
+    assets = assets_and_checks()
     for _ in range(max_ticks):
         res = evaluate(dg.build_sensor_context(instance=instance), s)
         if isinstance(res, dg.SensorResult):

@@ -85,13 +85,18 @@ def retention_feature_table(con, samples: pd.DataFrame | None = None) -> tuple[p
     group_name="retention",
     kinds={"parquet"},
     automation_condition=dg.AutomationCondition.eager(),
+    output_required=False,
     description="One row per cell (and per stored sheet without cells): storage conditions, ToF-SIMS fragment "
     "ratios, XPS features (atomic %, carbonate and LiF shares), early-cycle features, retention_N target.",
 )
-def retention_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    table, info = retention_feature_table(lake.connect())
+def retention_features(context: dg.AssetExecutionContext, lake: LakeResource):
+    con = lake.connect()
+    if con.execute(f"SELECT count(*) FROM ({SAMPLES_SQL})").fetchone()[0] == 0:
+        context.log.info("no measurement linked to a sample with storage conditions: nothing to compute")
+        return
+    table, info = retention_feature_table(con)
     lake.lake.replace_feature(FEATURES, pa.Table.from_pandas(table, preserve_index=False))
-    return dg.MaterializeResult(metadata={
+    yield dg.MaterializeResult(metadata={
         "rows": len(table), "cells": int(table["cell_id"].notna().sum()),
         "sheets": int(table["sample_id"].nunique()), "features": sum(c.startswith(("storage_", "tof_", "xps_", "cyc_"))
                                                                      for c in table.columns), **info,

@@ -19,6 +19,7 @@ import pyarrow as pa
 from ..mlflow import registry, tracking
 from ..mlflow.resource import MlflowTracking
 from .automation import train_condition
+from .checks import metric_threshold_check
 from .ingestion import measurements
 from .metadata import mlflow_links, png_markdown
 from .promotion import build_promotion_asset
@@ -115,10 +116,8 @@ def _min_iou() -> float:
     deps=[measurements],
     group_name="segmentation",
     kinds={"sklearn", "mlflow"},
-    check_specs=[dg.AssetCheckSpec("iou_at_least_threshold", asset="tof_sims_phase_segmentation", blocking=True,
-                                   description="mean IoU on annotated pixels >= PROGRAL_SEGMENTATION_MIN_IOU (0.7), "
-                                   "where label images exist")],
     automation_condition=train_condition("0 5 * * *"),
+    output_required=False,
     description="Phase segmentation of ToF-SIMS mass images (Lombardo et al. 2023): per material, the "
     "unsupervised (marker ions) and supervised (user label images) recipes scored on annotated pixels; "
     f"registered as `{MODEL}`.",
@@ -134,7 +133,8 @@ def tof_sims_phase_segmentation(context: dg.AssetExecutionContext, lake: LakeRes
     for s in skipped:
         context.log.warning(f"not used: {s}")
     if not images:
-        raise dg.Failure("no image measurement with a material in the sample sheet")
+        context.log.info("no image measurement with a material in the sample sheet: nothing to train")
+        return
     model, table = train_segmentation(images)
     miou = model.metrics["mean_iou"]
     scored = bool(np.isfinite(miou))
@@ -172,8 +172,12 @@ def tof_sims_phase_segmentation(context: dg.AssetExecutionContext, lake: LakeRes
     if first:
         md["overlay"] = png_markdown(figs[first], title=first[len("overlay_"):])
     yield dg.MaterializeResult(metadata=md)
-    yield dg.AssetCheckResult(check_name="iou_at_least_threshold", passed=bool(passed),
-                              metadata={"mean_iou": float(miou) if scored else -1.0, "threshold": _min_iou()})
+
+
+segmentation_iou_check = metric_threshold_check(
+    "tof_sims_phase_segmentation", "iou_at_least_threshold", "mean_iou", "PROGRAL_SEGMENTATION_MIN_IOU", 0.7,
+    "mean IoU on the annotated pixels of user label images >= PROGRAL_SEGMENTATION_MIN_IOU (default 0.7); "
+    "passes unscored when no label image exists; blocks promotion", allow_unscored=True)
 
 
 def _rescore(champion_uri: str, candidate_run_id: str) -> float:
@@ -268,3 +272,4 @@ def segmented_images(context: dg.AssetExecutionContext, lake: LakeResource, mlfl
 
 
 SEGMENTATION_ASSETS = [tof_sims_phase_segmentation, tof_sims_phase_segmentation_champion, segmented_images]
+SEGMENTATION_CHECKS = [segmentation_iou_check]

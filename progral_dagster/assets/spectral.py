@@ -16,6 +16,7 @@ import pyarrow as pa
 from ..mlflow import registry, tracking
 from ..mlflow.resource import MlflowTracking
 from .automation import train_condition
+from .checks import metric_threshold_check
 from .ingestion import measurements
 from .metadata import mlflow_links, numbers, png_markdown
 from .promotion import build_promotion_asset
@@ -51,11 +52,11 @@ def read_spectra(con, ids: list[str]) -> pa.Table:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(AREAS, deps=[measurements], group_name="spectral_features", kinds={"parquet"},
+        dg.AssetSpec(AREAS, deps=[measurements], group_name="spectral_features", kinds={"parquet"}, skippable=True,
                      automation_condition=dg.AutomationCondition.eager(),
                      description="Peak areas (counts) of every current ToF-SIMS spectrum over the interval "
                      "list generated from the characteristic-ion table, long form."),
-        dg.AssetSpec(SUMMARY, deps=[measurements], group_name="spectral_features", kinds={"parquet"},
+        dg.AssetSpec(SUMMARY, deps=[measurements], group_name="spectral_features", kinds={"parquet"}, skippable=True,
                      automation_condition=dg.AutomationCondition.eager(),
                      description="Per spectrum: polarity and its source, total counts, channels, m/z range, "
                      "main ions."),
@@ -69,6 +70,9 @@ def tof_sims_features(context: dg.AssetExecutionContext, lake: LakeResource):
     L = lake.lake
     con = lake.connect()
     info = spectra_info(con)
+    if info.empty and not L.feature_files(SUMMARY):
+        context.log.info("no ToF-SIMS spectrum in the lake yet: nothing to compute")
+        return
     intervals = default_intervals()
     ll = interval_list_id(intervals)
     done = L.read_feature(SUMMARY, columns=["measurement_id", "interval_list"])
@@ -126,9 +130,8 @@ def _min_accuracy() -> float:
     deps=[AREAS, SUMMARY],
     group_name="spectral_models",
     kinds={"sklearn", "mlflow"},
-    check_specs=[dg.AssetCheckSpec("accuracy_at_least_threshold", asset="li_compound_classifier", blocking=True,
-                                   description="grouped-CV accuracy >= PROGRAL_CLASSIFIER_MIN_ACCURACY (0.9)")],
     automation_condition=train_condition("0 3 * * *"),
+    output_required=False,
     description="Lithium-compound classifier (Zhao et al. 2023 recipe and stronger candidates), trained on "
     "every labelled reference spectrum, grouped CV by sample; registered as "
     f"`{CLASSIFIER}`.",
@@ -141,6 +144,9 @@ def li_compound_classifier(context: dg.AssetExecutionContext, lake: LakeResource
     from ..mlflow.pyfunc_models import ModelBundle
 
     ds = load_dataset(lake)
+    if ds.paired is None or not ds.role.eq("reference").any():
+        context.log.info("no labelled reference spectra (sample-sheet `label`) in both polarities: nothing to train")
+        return
     trained = train_li_model(ds, seed=0)
     rep, model = trained.report, trained.model
     metrics = rep.cv[rep.best].metrics()
@@ -184,8 +190,11 @@ def li_compound_classifier(context: dg.AssetExecutionContext, lake: LakeResource
           "characteristic_ions": png_markdown(figs["characteristic_ions"], title="characteristic ions"),
           "candidates": dg.MetadataValue.md(comparison.round(4).to_markdown(index=False))}
     yield dg.MaterializeResult(metadata=md)
-    yield dg.AssetCheckResult(check_name="accuracy_at_least_threshold", passed=bool(passed),
-                              metadata={"accuracy": float(metrics["accuracy"]), "threshold": threshold})
+
+
+classifier_accuracy_check = metric_threshold_check(
+    "li_compound_classifier", "accuracy_at_least_threshold", "accuracy", "PROGRAL_CLASSIFIER_MIN_ACCURACY", 0.9,
+    "grouped-CV accuracy of the candidate >= PROGRAL_CLASSIFIER_MIN_ACCURACY (default 0.9); blocks promotion")
 
 
 def _rescore_classifier(champion_uri: str, candidate_run_id: str) -> float:
@@ -239,6 +248,7 @@ def composition_predictions(context: dg.AssetExecutionContext, lake: LakeResourc
     group_name="spectral_models",
     kinds={"sklearn", "mlflow"},
     automation_condition=dg.AutomationCondition.eager(),
+    output_required=False,
     description="PCA of normalised ToF-SIMS fragment areas per project (Hertle et al. 2024): scree, "
     "score and loading plots, fragments with the largest loadings.",
 )
@@ -251,6 +261,9 @@ def degradation_pca(context: dg.AssetExecutionContext, lake: LakeResource, mlflo
     con = lake.connect()
     info = spectra_info(con)
     areas, projects = project_unit_mass_areas(info, lambda ids: read_spectra(con, ids))
+    if areas.empty:
+        context.log.info("no ToF-SIMS spectrum with a project and a polarity: nothing to analyse")
+        return
     reports = degradation_pca_by_project(areas, projects, strategy="poisson", n_components=3)
     tops, scores = [], []
     md: dict = {"projects": len(reports)}
@@ -273,8 +286,9 @@ def degradation_pca(context: dg.AssetExecutionContext, lake: LakeResource, mlflo
         sc.columns = [str(c) for c in sc.columns]
         lake.lake.replace_feature("degradation_pca_scores", pa.Table.from_pandas(sc, preserve_index=False))
         md["top_fragments"] = dg.MetadataValue.md(top.groupby(["project", "component"]).head(5).to_markdown(index=False))
-    return dg.MaterializeResult(metadata=md)
+    yield dg.MaterializeResult(metadata=md)
 
 
 SPECTRAL_ASSETS = [tof_sims_features, li_compound_classifier, li_compound_classifier_champion,
                    composition_predictions, degradation_pca]
+SPECTRAL_CHECKS = [classifier_accuracy_check]
