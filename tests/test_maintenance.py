@@ -33,23 +33,55 @@ def _counts(s):
     )
 
 
-def test_compaction_preserves_views_and_drops_orphans(tmp_path, monkeypatch):
+def test_compaction_preserves_views_and_moves_superseded_rows(tmp_path, monkeypatch):
     s = make_settings(tmp_path, monkeypatch=monkeypatch)
     for i in range(10):  # ten batches -> ten small files per table
         _ingest(s, [write(s.share / f"f{i}.txt", spectrum_text(20, seed=i))])
+    # a new version of f0: the old one is superseded, its rows stay in *_all_versions
+    _ingest(s, [write(s.share / "f0.txt", spectrum_text(25, seed=99), mtime=time.time() + 10)])
     before = _counts(s)
+    con = connect(s.lake)
+    all_before = con.execute("select count(*) from tof_sims_spectra_all_versions").fetchone()[0]
+    assert before[0][0] == 9 * 20 + 25 and all_before == 10 * 20 + 25
     lake = Lake(s.lake)
-    # an orphan: data written by a run killed before its catalog commit, an hour ago
-    orphan = lake.batch("killed")
-    orphan.batch_id = "20000101T000000-killed-1-abc"
-    orphan.add_table("tof_sims_spectra", "deadbeef", pa.table({"channel": [1.0], "mz": [1.0], "intensity": [5.0]}))
-    orphan.flush_data()
-    n_files = len(list((s.lake / "tables" / "tof_sims_spectra").rglob("*.parquet")))
-    assert n_files == 11
     rep = compact(lake, min_files=4)
-    assert rep.orphan_rows_dropped == 1
+    assert rep.rows_moved == 20
     assert len(list((s.lake / "tables" / "tof_sims_spectra").rglob("*.parquet"))) == 1
+    assert len(list((s.lake / "superseded" / "tof_sims_spectra").rglob("*.parquet"))) == 1
     assert _counts(s) == before
+    con = connect(s.lake)
+    assert con.execute("select count(*) from tof_sims_spectra_all_versions").fetchone()[0] == all_before
+    # nothing is left hidden in the active files: the current view is a plain scan
+    assert con.execute("select count(*) from _dup_losers").fetchone()[0] == 0
+    moved = con.execute("select count(*) from _cat_moved").fetchone()[0]
+    assert moved == 1
+
+
+def test_pending_data_of_dead_writers_and_interrupted_commits(tmp_path, monkeypatch):
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    _ingest(s, [write(s.share / "a.txt", spectrum_text(10, seed=1))])
+    lake = Lake(s.lake)
+    # a run killed before its commit: its data waits under a pending name, invisible
+    dead = lake.batch("killed")
+    dead.batch_id = "20000101T000000-killed-999999-abc"
+    dead.add_table("tof_sims_spectra", "deadbeef", pa.table({"channel": [1.0], "mz": [1.0], "intensity": [5.0]}))
+    dead.flush_data()
+    assert lake.pending_files() and _counts(s)[0][0] == 10
+    lake.cleanup()
+    assert not lake.pending_files() and _counts(s)[0][0] == 10
+    # a run killed between its catalog commit and publishing its data: rolled forward
+    monkeypatch.setattr(Lake, "_publish", lambda self, p, f: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        _ingest(s, [write(s.share / "b.txt", spectrum_text(15, seed=2))])
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    make_settings(tmp_path, monkeypatch=monkeypatch)
+    con = connect(s.lake)
+    assert con.execute("select count(*) from measurements").fetchone()[0] == 2
+    assert _counts(s)[0][0] == 10  # b's rows are not visible yet
+    assert lake.cleanup() >= 1
+    assert _counts(s)[0][0] == 25 and not lake.pending_files()
 
 
 def test_reconciliation_requeues_what_the_sensor_lost(tmp_path, monkeypatch):

@@ -1,12 +1,21 @@
-"""Compaction: many small Parquet files of one table and ingest date become one file.
+"""Compaction: many small Parquet files of one table and ingest date become few large ones, and
+rows that the views of current data must not show leave the active files.
 
 Each ingestion batch writes its own files, so a lab's steady trickle leaves thousands of small
 files; scanning them costs a file open each. Compaction merges the files of each
-``ingest_date=`` folder that holds more than ``min_files`` files into one (sorted by
-measurement, row groups of ~1M rows), atomically (new file renamed into place before the inputs
-are deleted), and drops orphan data rows: rows of batches that no catalog row references and
-that are older than ``orphan_age_s`` (left by runs killed before their commit). Rows of
-superseded versions are kept. One compaction at a time (a lock file in ``_state``).
+``ingest_date=`` folder holding at least ``min_files`` files (in chunks of at most
+``max_rows_per_file`` rows, sorted by measurement). Rows of superseded versions and of older or
+duplicate parses are moved to ``superseded/<table>/`` (recorded in ``catalog_moved``), so the
+current-data views scan the active files with an anti-join against an (usually empty) set
+instead of a join against every measurement. Rows of batches no catalog row references (only
+possible in lakes written before pending files existed) are dropped after ``orphan_age_s``.
+
+Crash safety: outputs are written under pending names, then a journal in ``_state/compaction``
+lists inputs, outputs and moved rows, then outputs are published, inputs deleted and the moved
+rows recorded, then the journal goes. :func:`replay_journals` (run by ``Lake.cleanup`` and at
+the start of every compaction) finishes a journal whose outputs were all published and rolls
+back one whose were not, so no row is ever lost or shown twice after a crash. One compaction at
+a time (a lock file in ``_state``).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import fcntl
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +33,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import schemas
-from .atomic import write_parquet
+from .atomic import write_bytes, write_parquet
 from .catalog import read_catalog
 from .lake import Lake, utcnow
+from .layout import pending_name
+
+MAX_ROWS_PER_FILE = 20_000_000  # bounds the memory of a merge (~0.5 GB for a spectra table)
 
 
 @dataclass
@@ -34,6 +47,7 @@ class CompactionReport:
     files_before: int = 0
     files_after: int = 0
     rows: int = 0
+    rows_moved: int = 0
     orphan_rows_dropped: int = 0
     tables: dict[str, int] = field(default_factory=dict)
 
@@ -58,9 +72,6 @@ def _batch_age_s(batch: str, now: float) -> float:
     return now - t
 
 
-MAX_ROWS_PER_FILE = 20_000_000  # bounds the memory of a merge (~0.5 GB for a spectra table)
-
-
 def _chunks(files: list[Path], max_rows: int) -> list[list[Path]]:
     """Consecutive runs of files whose rows add up to at most ``max_rows`` (a file larger than
     that stays alone)."""
@@ -79,6 +90,56 @@ def _chunks(files: list[Path], max_rows: int) -> list[list[Path]]:
     return out
 
 
+def hidden_pairs(lake: Lake) -> set[tuple[str, str]]:
+    """(measurement_id, batch) of data rows the current views do not show: batches of older or
+    duplicate catalog rows of a measurement, and the batch of every superseded measurement."""
+    from .views import connect
+
+    con = connect(lake.root)
+    rows = con.execute("SELECT measurement_id, batch FROM _dup_losers UNION "
+                       "SELECT measurement_id, batch FROM _superseded_pairs").fetchall()
+    con.close()
+    return {(m, b) for m, b in rows}
+
+
+def _journal_dir(lake: Lake) -> Path:
+    return lake.layout.state / "compaction"
+
+
+def replay_journals(lake: Lake) -> int:
+    """Finish or roll back compactions interrupted by a crash (see the module docstring)."""
+    d = _journal_dir(lake)
+    if not d.exists():
+        return 0
+    n = 0
+    for j in sorted(d.glob("*.json")):
+        doc = json.loads(j.read_text())
+        outputs = [Path(p) for p in doc["outputs"]]
+        if all(p.exists() for p in outputs):
+            _finish(lake, doc)
+        else:
+            for p in outputs:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    pending_name(p).unlink()
+        j.unlink()
+        n += 1
+    return n
+
+
+def _finish(lake: Lake, doc: dict) -> None:
+    for p in doc["inputs"]:
+        with contextlib.suppress(FileNotFoundError):
+            Path(p).unlink()
+    if doc["moved"]:
+        now = utcnow()
+        t = pa.table({"measurement_id": [m[0] for m in doc["moved"]], "batch": [m[1] for m in doc["moved"]],
+                      "table_name": [m[2] for m in doc["moved"]], "moved_at": [now] * len(doc["moved"])},
+                     schema=schemas.CATALOG_TABLES["catalog_moved"])
+        write_parquet(t, lake.layout.batch_file("catalog_moved", f"{doc['id']}", now))
+
+
 def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0,
             max_rows_per_file: int = MAX_ROWS_PER_FILE) -> CompactionReport:
     if lake.filesystem is not None:
@@ -86,8 +147,10 @@ def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0,
                                   "(see docs/deployment.md); its views read the files as they are")
     rep = CompactionReport()
     with _lock(lake):
+        replay_journals(lake)
         lake.cleanup(max_age_s=orphan_age_s)
         referenced = set(read_catalog(lake, "catalog_measurements", columns=["batch"]).column("batch").to_pylist())
+        hidden = hidden_pairs(lake)
         now = time.time()
         for table in [*schemas.DATA_TABLES, *schemas.CATALOG_TABLES]:
             tdir = lake.layout.table_dir(table)
@@ -95,36 +158,76 @@ def compact(lake: Lake, *, min_files: int = 8, orphan_age_s: float = 3600.0,
                 continue
             for part in sorted(p for p in tdir.iterdir() if p.is_dir()):
                 files = sorted(f for f in part.glob("*.parquet") if not f.name.startswith("."))
-                if len(files) < min_files:
+                if table in schemas.DATA_TABLES:
+                    needs = len(files) >= min_files or (hidden and _holds_hidden(files, hidden))
+                else:
+                    needs = len(files) >= min_files
+                if not needs:
                     continue
                 rep.folders += 1
                 for chunk in _chunks(files, max_rows_per_file):
-                    if len(chunk) == 1 and chunk[0].name.startswith("compact-"):
-                        continue  # already compacted and full
-                    merged = _merge(table, chunk, referenced, now, orphan_age_s, rep)
-                    target = part / f"compact-{utcnow():%Y%m%dT%H%M%S%f}.parquet"
-                    if merged.num_rows:
-                        write_parquet(merged, target, row_group_size=1 << 20)
-                    for f in chunk:
-                        with contextlib.suppress(FileNotFoundError):
-                            f.unlink()
-                    rep.files_before += len(chunk)
-                    rep.files_after += 1 if merged.num_rows else 0
-                    rep.rows += merged.num_rows
-                    rep.tables[table] = rep.tables.get(table, 0) + len(chunk)
+                    if (len(chunk) == 1 and chunk[0].name.startswith("compact-")
+                            and not (table in schemas.DATA_TABLES and _holds_hidden(chunk, hidden))):
+                        continue  # already compacted, full and clean
+                    _compact_chunk(lake, table, part, chunk, referenced, hidden, now, orphan_age_s, rep)
     return rep
 
 
-def _merge(table: str, files: list[Path], referenced: set, now: float, orphan_age_s: float,
-           rep: CompactionReport) -> pa.Table:
-    parts = [pq.read_table(f) for f in files]
-    t = pa.concat_tables(parts, promote_options="permissive")
+def _holds_hidden(files: list[Path], hidden: set[tuple[str, str]]) -> bool:
+    batches = {b for _, b in hidden}
+    for f in files:
+        col = pq.read_table(f, columns=["_batch"]).column("_batch").cast(pa.string())
+        if batches & set(pc.unique(col).to_pylist()):
+            return True
+    return False
+
+
+def _compact_chunk(lake: Lake, table: str, part: Path, chunk: list[Path], referenced: set, hidden: set,
+                   now: float, orphan_age_s: float, rep: CompactionReport) -> None:
+    t = pa.concat_tables([pq.read_table(f) for f in chunk], promote_options="permissive")
+    n_in = t.num_rows
+    moved: list[list[str]] = []
+    outputs: list[tuple[pa.Table, Path]] = []
+    stamp = f"{utcnow():%Y%m%dT%H%M%S%f}"
     if table in schemas.DATA_TABLES and "_batch" in t.column_names:
-        batches = pc.unique(t.column("_batch").cast(pa.string())).to_pylist()
+        batch = t.column("_batch").cast(pa.string())
+        batches = pc.unique(batch).to_pylist()
         orphans = [b for b in batches if b not in referenced and _batch_age_s(b, now) > orphan_age_s]
         if orphans:
-            keep = pc.invert(pc.is_in(t.column("_batch").cast(pa.string()), pa.array(orphans)))
+            keep = pc.invert(pc.is_in(batch, pa.array(orphans)))
             rep.orphan_rows_dropped += t.num_rows - pc.sum(keep.cast(pa.int64())).as_py()
             t = t.filter(keep)
+        if hidden and t.num_rows:
+            key = pc.binary_join_element_wise(t.column("measurement_id"), t.column("_batch").cast(pa.string()), "\x00")
+            hid = pa.array([f"{m}\x00{b}" for m, b in hidden])
+            out = pc.is_in(key, hid)
+            n_out = pc.sum(out.cast(pa.int64())).as_py() or 0
+            if n_out:
+                gone = t.filter(out)
+                pairs = {(m, b) for m, b in zip(gone.column("measurement_id").to_pylist(),
+                                                gone.column("_batch").cast(pa.string()).to_pylist(), strict=True)}
+                moved = [[m, b, table] for m, b in sorted(pairs)]
+                store = lake.layout.superseded_dir(table) / part.name / f"moved-{stamp}.parquet"
+                outputs.append((gone.sort_by([("measurement_id", "ascending")]), store))
+                t = t.filter(pc.invert(out))
+                rep.rows_moved += n_out
         t = t.sort_by([("measurement_id", "ascending")])
-    return t
+    if t.num_rows:
+        outputs.append((t, part / f"compact-{stamp}.parquet"))
+    doc = {"id": f"compact-{stamp}", "inputs": [str(f) for f in chunk], "outputs": [str(p) for _, p in outputs],
+           "moved": moved}
+    for data, path in outputs:
+        write_parquet(data, pending_name(path), row_group_size=1 << 20)
+    jdir = _journal_dir(lake)
+    jdir.mkdir(parents=True, exist_ok=True)
+    journal = jdir / f"{doc['id']}.json"
+    write_bytes(json.dumps(doc).encode(), journal)
+    for _, path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lake._publish(pending_name(path), path)
+    _finish(lake, doc)
+    journal.unlink()
+    rep.files_before += len(chunk)
+    rep.files_after += 1 if t.num_rows else 0
+    rep.rows += n_in
+    rep.tables[table] = rep.tables.get(table, 0) + len(chunk)

@@ -1,10 +1,14 @@
 """Writing to the lake: the raw store, and batches of Parquet rows committed atomically.
 
-The lake is append-only. A batch writes its data files first (each atomically), then its
-catalog rows; a measurement becomes visible only when its ``catalog_measurements`` row exists,
-and the views take, per measurement, the newest catalog row and only the data rows of that
-row's batch (column ``_batch``). So a run killed half-way leaves invisible orphans (removed by
-compaction), and two runs racing on the same bytes leave one copy in the views.
+The lake is append-only. A batch commits in three steps: (1) its data files are written under
+hidden *pending* names (``.<file>.parquet.pending``, invisible to every ``*.parquet`` glob),
+(2) its catalog rows are written (path records, rejections, then the measurement rows: the
+commit point), (3) the pending files are renamed to their final names. A run killed before (2)
+leaves only pending files, which ``cleanup`` deletes once their writer is gone; one killed
+between (2) and (3) is rolled forward by ``cleanup`` (its batch is in the catalog). So the views
+never see data without catalog rows. They take, per measurement, the newest catalog row, and
+exclude the data rows of older or duplicate parses and of superseded versions (column
+``_batch``), which compaction moves out of the active files.
 
 ``Lake(root)`` with ``root`` an object-store location (``s3://bucket/prefix``) gives the
 object-store flavour of the lake (``storage.ObjectStoreLake``); the file primitives below
@@ -20,6 +24,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +35,7 @@ import pyarrow.parquet as pq
 
 from . import schemas
 from .atomic import atomic_path, remove_stale_tmp, write_parquet
-from .layout import LakeLayout, is_remote
+from .layout import PENDING_SUFFIX, LakeLayout, final_name, is_remote, pending_batch, pending_name
 
 CHUNK = 1 << 20
 FLUSH_BYTES = 64 << 20
@@ -97,6 +102,52 @@ class Lake:
     def _sync(self) -> None:
         os.sync()
 
+    def _publish(self, pending: Path, final: Path) -> bool:
+        """Give a pending data file its final name (False if it is gone: published by another
+        process's cleanup already)."""
+        try:
+            os.replace(pending, final)
+        except FileNotFoundError:
+            return Path(final).exists()
+        return True
+
+    def _discard(self, pending: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            Path(pending).unlink()
+
+    def pending_files(self) -> list[tuple[Path, float]]:
+        """Pending data files with their age in seconds."""
+        if not self.layout.tables.exists():
+            return []
+        now = time.time()
+        out = []
+        for p in self.layout.tables.rglob(f".*{PENDING_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                out.append((p, now - p.stat().st_mtime))
+        return out
+
+    def recover_pending(self, max_age_s: float = 3600.0) -> tuple[int, int]:
+        """Roll forward pending files of committed batches, delete those of writers that died
+        before their commit. Returns (published, deleted)."""
+        pend = self.pending_files()
+        if not pend:
+            return 0, 0
+        from .catalog import read_catalog
+
+        committed = set(read_catalog(self, "catalog_measurements", columns=["batch"]).column("batch").to_pylist())
+        published = deleted = 0
+        for p, age in pend:
+            info = pending_batch(Path(str(p)).name)
+            if info is None:
+                continue
+            batch, pid = info
+            if batch in committed:
+                published += self._publish(p, final_name(p))
+            elif age > max_age_s or not _pid_alive(pid):
+                self._discard(p)
+                deleted += 1
+        return published, deleted
+
     # ------------------------------------------------------------------ raw store
     def store_raw(self, src: Path, name: str | None = None) -> RawCopy:
         """Copy ``src`` into the content-addressed raw store, hashing in the same pass.
@@ -147,8 +198,13 @@ class Lake:
         return BatchWriter(self, new_batch_id(run_id))
 
     def cleanup(self, max_age_s: float = 3600.0) -> int:
-        """Remove temporary files of dead writers (see ``atomic.remove_stale_tmp``)."""
-        return remove_stale_tmp(self.root, max_age_s=max_age_s)
+        """Remove temporary files of dead writers (see ``atomic.remove_stale_tmp``) and settle
+        pending data files (see :meth:`recover_pending`)."""
+        from .compaction import replay_journals
+
+        replayed = replay_journals(self)
+        published, deleted = self.recover_pending(max_age_s)
+        return remove_stale_tmp(self.root, max_age_s=max_age_s) + published + deleted + replayed
 
     def relative(self, p: Path) -> str:
         return str(Path(p).relative_to(self.root))
@@ -196,6 +252,16 @@ class Lake:
         return target
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _files_in(folder: Path) -> Iterator[Path]:
     try:
         with os.scandir(folder) as it:
@@ -217,6 +283,7 @@ class BatchWriter:
     _data_bytes: int = 0
     _parts: dict[str, int] = field(default_factory=dict)
     _catalog: dict[str, list[dict]] = field(default_factory=dict)
+    _pending: list[tuple[Path, Path]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
 
     # data ------------------------------------------------------------------------------
@@ -242,8 +309,9 @@ class BatchWriter:
 
     def _stream(self, table_name: str, measurement_id: str, batches) -> int:
         target = self._next_file(table_name)
+        pending = pending_name(target)
         n = 0
-        with self.lake._stream_target(target) as tmp:
+        with self.lake._stream_target(pending) as tmp:
             writer = None
             try:
                 for rb in batches:
@@ -258,7 +326,7 @@ class BatchWriter:
             if writer is None:  # no batch at all: write an empty file of the right schema
                 empty = self._stamp(table_name, measurement_id, schemas.reader_schema(table_name).empty_table())
                 pq.write_table(empty, tmp)
-        self.written.append(target)
+        self._pending.append((pending, target))
         return n
 
     def _next_file(self, table_name: str) -> Path:
@@ -272,8 +340,9 @@ class BatchWriter:
                 continue
             t = pa.concat_tables(tables, promote_options="permissive")
             target = self._next_file(name)
-            self.lake._write_parquet(t, target, row_group_size=1 << 20, fsync=False)
-            self.written.append(target)
+            pending = pending_name(target)
+            self.lake._write_parquet(t, pending, row_group_size=1 << 20, fsync=False)
+            self._pending.append((pending, target))
         self._data.clear()
         self._data_bytes = 0
 
@@ -282,12 +351,13 @@ class BatchWriter:
         self._catalog.setdefault(catalog_table, []).append(row)
 
     def commit(self) -> None:
-        """Write data, sync, then path records and rejections, then measurement rows (the commit).
+        """Write pending data, sync, then path records and rejections, then measurement rows
+        (the commit point), then publish the data files.
 
         One ``sync`` per batch makes raw copies and data files durable before any catalog row
         refers to them (a per-file fsync would cost ~10 ms per file here)."""
         self.flush_data()
-        if self._catalog:
+        if self._catalog or self._pending:
             self.lake._sync()
         order = [t for t in self._catalog if t != "catalog_measurements"]
         if "catalog_measurements" in self._catalog:
@@ -301,7 +371,15 @@ class BatchWriter:
             target = self.lake.layout.batch_file(name, self.batch_id, self.started)
             self.lake._write_parquet(table, target)
             self.written.append(target)
+        committed = "catalog_measurements" in order
         self._catalog.clear()
+        for pending, final in self._pending:
+            if committed:
+                self.lake._publish(pending, final)
+                self.written.append(final)
+            else:  # data without a measurement row would be an orphan
+                self.lake._discard(pending)
+        self._pending.clear()
 
 
 def _jsonify(row: dict, schema: pa.Schema) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -84,8 +85,20 @@ class LakeLayout:
     def raw_path(self, sha256: str, name: str) -> Path:
         return self.raw / sha256[:2] / sha256 / _safe_name(name)
 
+    @property
+    def superseded(self) -> Path:
+        """Rows of superseded versions and duplicate parses, moved out of the active files by
+        compaction (so that the views of current data scan without a join)."""
+        return self.root / "superseded"
+
     def table_dir(self, table: str) -> Path:
         return (self.catalog if table.startswith("catalog_") else self.tables) / table
+
+    def superseded_dir(self, table: str) -> Path:
+        return self.superseded / table
+
+    def superseded_glob(self, table: str) -> str:
+        return self.scheme + str(self.superseded_dir(table) / "**" / "*.parquet")
 
     def table_glob(self, table: str) -> str:
         return self.scheme + str(self.table_dir(table) / "**" / "*.parquet")
@@ -93,6 +106,7 @@ class LakeLayout:
     def batch_file(self, table: str, batch: str, when: dt.datetime, part: int = 0) -> Path:
         suffix = f"-{part}" if part else ""
         return self.table_dir(table) / f"ingest_date={when:%Y-%m-%d}" / f"{batch}{suffix}.parquet"
+
 
     def array_path(self, measurement_id: str, name: str) -> Path:
         return self.arrays / measurement_id / f"{_safe_name(name)}.npy"
@@ -106,6 +120,27 @@ class LakeLayout:
     @property
     def share_index(self) -> Path:
         return self.state / "share_index.sqlite"
+
+
+
+PENDING_SUFFIX = ".pending"
+_BATCH = re.compile(r"^\.(\d{8}T\d{6}-[^-]+-(\d+)-[0-9a-f]+)(?:-\d+)?\.parquet\.pending$")
+
+
+def pending_name(final: PurePath) -> PurePath:
+    """Where a batch's data file waits until its catalog rows are written (hidden from every
+    ``*.parquet`` glob)."""
+    return final.with_name(f".{final.name}{PENDING_SUFFIX}")
+
+
+def final_name(pending: PurePath) -> PurePath:
+    return pending.with_name(pending.name[1 : -len(PENDING_SUFFIX)])
+
+
+def pending_batch(name: str) -> tuple[str, int] | None:
+    """(batch id, writer pid) of a pending data file name, else None."""
+    m = _BATCH.match(name)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def _safe_name(name: str) -> str:

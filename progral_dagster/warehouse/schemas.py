@@ -221,6 +221,16 @@ CATALOG_TABLES: dict[str, pa.Schema] = {
             ("partition_key", pa.string()),
         ]
     ),
+    # Data rows moved out of the active files by compaction (superseded versions, older or
+    # duplicate parses): they live under ``superseded/<table>/`` from then on.
+    "catalog_moved": pa.schema(
+        [
+            MID,
+            ("batch", pa.string()),
+            ("table_name", pa.string()),
+            ("moved_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
     # Rows of sample sheets and sidecars, one per sheet version and row. ``pattern`` is the
     # sheet's ``file`` entry resolved against the sheet's folder (relative to the share).
     "catalog_sheet_rows": pa.schema(

@@ -303,7 +303,8 @@ class ObjectStoreLake(Lake):
         ``max_age_s``, and local temporary files of dead processes. Returns the count removed."""
         from .atomic import remove_stale_tmp
 
-        removed = 0
+        published, deleted = self.recover_pending(max_age_s)
+        removed = published + deleted
         now = time.time()
         cache = self.layout.state / "raw_cache"
         if cache.exists():
@@ -403,6 +404,34 @@ class ObjectStoreLake(Lake):
     def _sync(self) -> None:
         """Nothing to do: the object store acknowledged each PUT once it was durable."""
 
+    def _publish(self, pending, final) -> bool:
+        """Move a pending object to its final key (copy + delete: readers see it whole)."""
+        # copy then delete (not fs.move, which may leave a directory marker object behind);
+        # the final object is in the same "folder", so the folder never becomes empty
+        try:
+            self.store.fs.copy_file(str(pending), str(final))
+        except (FileNotFoundError, OSError):
+            return self.store.exists(str(final))
+        self.store.delete(str(pending))
+        return True
+
+    def _discard(self, pending) -> None:
+        self.store.delete(str(pending))
+
+    def pending_files(self) -> list:
+        import pyarrow.fs as pafs
+
+        from .layout import PENDING_SUFFIX
+
+        sel = pafs.FileSelector(str(self.layout.tables), recursive=True, allow_not_found=True)
+        now = time.time()
+        out = []
+        for i in self.store.fs.get_file_info(sel):
+            if i.type == pafs.FileType.File and i.base_name.startswith(".") and i.base_name.endswith(PENDING_SUFFIX):
+                mtime = i.mtime.timestamp() if isinstance(i.mtime, dt.datetime) else now
+                out.append((PurePosixPath(i.path), now - mtime))
+        return out
+
 
 def copy_tree_to_local(lake: ObjectStoreLake, dest: Path) -> int:
     """Download every file of the lake into ``dest`` (same layout); returns the file count.
@@ -410,7 +439,11 @@ def copy_tree_to_local(lake: ObjectStoreLake, dest: Path) -> int:
     For moving a lake off an object store, and for tests comparing it with a local lake."""
     n = 0
     base = str(lake.root)
-    for p in lake.store.list(base, recursive=True):
+    paths = lake.store.list(base, recursive=True)
+    folders = {str(PurePosixPath(p).parent) for p in paths}
+    for p in paths:
+        if p.rstrip("/") in folders:
+            continue  # an empty "directory marker" object some S3 clients leave behind
         local = dest / PurePosixPath(p).relative_to(base)
         local.parent.mkdir(parents=True, exist_ok=True)
         lake.store.download(p, local)

@@ -77,13 +77,16 @@ def _has_files(folder: Path) -> bool:
 
 
 def _source(layout: LakeLayout, table: str, schema: pa.Schema, extra: tuple[str, ...] = (),
-            has_files=_has_files) -> str:
-    """SELECT over a table's Parquet files, or an empty typed relation when there are none."""
+            has_files=_has_files, store: bool = False) -> str:
+    """SELECT over a table's Parquet files (``store``: its rows moved to ``superseded/``), or an
+    empty typed relation when there are none."""
     cols = [f.name for f in schema] + list(extra)
-    if has_files(layout.table_dir(table)):
+    folder = layout.superseded_dir(table) if store else layout.table_dir(table)
+    glob = layout.superseded_glob(table) if store else layout.table_glob(table)
+    if has_files(folder):
         collist = ", ".join(f'"{c}"' for c in cols)
         return (
-            f"SELECT {collist} FROM read_parquet({_q(layout.table_glob(table))}, "
+            f"SELECT {collist} FROM read_parquet({_q(glob)}, "
             "union_by_name=true, hive_partitioning=false)"
         )
     typed = [f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in schema]
@@ -128,6 +131,7 @@ def view_statements(lake_root: Path | str) -> list[str]:
         f"CREATE OR REPLACE VIEW _cat_files AS {src('catalog_files', S['catalog_files'])}",
         f"CREATE OR REPLACE VIEW _cat_rejected AS {src('catalog_rejected', S['catalog_rejected'])}",
         f"CREATE OR REPLACE VIEW _cat_sheet_rows AS {src('catalog_sheet_rows', S['catalog_sheet_rows'])}",
+        f"CREATE OR REPLACE VIEW _cat_moved AS {src('catalog_moved', S['catalog_moved'])}",
         # newest catalog row per measurement (a re-parse with a newer reader, or a race, wins)
         """CREATE OR REPLACE VIEW _m_latest AS
            SELECT * EXCLUDE (_rn) FROM (
@@ -158,6 +162,14 @@ def view_statements(lake_root: Path | str) -> list[str]:
         """CREATE OR REPLACE VIEW _winners AS
            SELECT m.measurement_id, m.batch FROM _m_latest m
            SEMI JOIN _current_ids c ON m.measurement_id = c.measurement_id""",
+        # data rows the views leave out: older or duplicate parses of a measurement, and the
+        # rows of superseded measurements (compaction moves both to superseded/)
+        """CREATE OR REPLACE VIEW _dup_losers AS
+           SELECT measurement_id, batch FROM _cat_measurements
+           EXCEPT SELECT measurement_id, batch FROM _m_latest""",
+        """CREATE OR REPLACE VIEW _superseded_pairs AS
+           SELECT m.measurement_id, m.batch FROM _m_latest m
+           ANTI JOIN _current_ids c ON m.measurement_id = c.measurement_id""",
         """CREATE OR REPLACE VIEW measurements AS
            SELECT m.measurement_id,
                   p.source_path,
@@ -223,16 +235,20 @@ def view_statements(lake_root: Path | str) -> list[str]:
     for name, schema in schemas.DATA_TABLES.items():
         cols = ", ".join(f'd."{f.name}"' for f in schema)
         sel = src(name, schema, extra=("_batch",))
-        st.append(
-            f"""CREATE OR REPLACE VIEW {name}_all_versions AS
-                SELECT {cols} FROM ({sel}) d
-                SEMI JOIN _m_latest w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
-        )
-        st.append(
-            f"""CREATE OR REPLACE VIEW {name} AS
-                SELECT {cols} FROM ({sel}) d
-                SEMI JOIN _winners w ON d.measurement_id = w.measurement_id AND d._batch = w.batch"""
-        )
+        moved = f"SELECT measurement_id, batch FROM _cat_moved WHERE table_name = {_q(name)}"
+        on = "ON d.measurement_id = h.measurement_id AND d._batch = h.batch"
+        # active files: every row but the hidden ones not yet moved (usually none: a plain scan)
+        current = (f"SELECT {cols} FROM ({sel}) d ANTI JOIN ("
+                   f"(SELECT * FROM _dup_losers UNION SELECT * FROM _superseded_pairs) EXCEPT {moved}) h {on}")
+        everything = f"SELECT {cols} FROM ({sel}) d ANTI JOIN (SELECT * FROM _dup_losers EXCEPT {moved}) h {on}"
+        if has(L.superseded_dir(name)):
+            stored = _source(L, name, schema, ("_batch",), has_files=has, store=True)
+            # moved rows of a measurement that became current again (a file reverted)
+            current += (f" UNION ALL SELECT {cols} FROM ({stored}) d SEMI JOIN "
+                        f"(SELECT * FROM _winners INTERSECT {moved}) h {on}")
+            everything += f" UNION ALL SELECT {cols} FROM ({stored}) d ANTI JOIN _dup_losers h {on}"
+        st.append(f"CREATE OR REPLACE VIEW {name}_all_versions AS {everything}")
+        st.append(f"CREATE OR REPLACE VIEW {name} AS {current}")
     for name in feature_names:
         if name.isidentifier() and has(L.feature_dir(name)):
             st.append(
