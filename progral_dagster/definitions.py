@@ -10,6 +10,7 @@ from .assets.maintenance import lake_compaction, share_reconciliation
 from .assets.resources import LakeResource
 from .assets.retention import RETENTION_ASSETS
 from .assets.segmentation import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from .assets.slicegan import SLICEGAN_ASSETS
 from .assets.spectral import SPECTRAL_ASSETS, SPECTRAL_CHECKS
 from .mlflow.resource import MlflowTracking
 from .sensors.schedules import (
@@ -32,7 +33,7 @@ def resources_for(s=None) -> dict:
 
 defs = dg.Definitions(
     assets=[raw_files, measurements, share_reconciliation, lake_compaction, *SPECTRAL_ASSETS,
-            *RETENTION_ASSETS, *SEGMENTATION_ASSETS],
+            *RETENTION_ASSETS, *SEGMENTATION_ASSETS, *SLICEGAN_ASSETS],
     asset_checks=[*SPECTRAL_CHECKS, *SEGMENTATION_CHECKS],
     jobs=[reconcile_job, compaction_job],
     sensors=[

@@ -107,6 +107,28 @@ def _segment(p):
     p.add_argument("--json", action="store_true")
 
 
+def _generate(p):
+    p.add_argument("--model", required=True, help="model URI, e.g. models:/slicegan-nmc811@champion")
+    p.add_argument("--size", type=int, nargs="+", default=[128], help="edge, or three edges, in voxels")
+    p.add_argument("--out", required=True, help="output TIFF (label values as in the training images)")
+    p.add_argument("--seed", type=int, default=None, help="latent seed (same seed, same volume)")
+    p.add_argument("--periodic", action="store_true", help="periodic along every axis")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    p.add_argument("--json", action="store_true")
+
+
+def _metrics(p):
+    p.add_argument("volume", metavar="VOLUME.tif", help="2D or 3D label image (TIFF)")
+    p.add_argument("--phase", action="append", metavar="LABEL",
+                   help="label value as stored in the file (repeatable; default: every label)")
+    p.add_argument("--axis", type=int, default=0, help="axis of the tortuosity solve (default 0)")
+    p.add_argument("--voxel-size", type=float, default=None, metavar="UM",
+                   help="voxel edge in micrometres (default: from the TIFF's ImageJ tags, else per-voxel units)")
+    p.add_argument("--no-tortuosity", action="store_true", help="skip the (slow) diffusion solve")
+    p.add_argument("--json", action="store_true", help="volume_fraction, specific_surface_area, "
+                   "tortuosity_factor, relative_diffusivity per phase, as JSON")
+
+
 COMMANDS: list[Command] = [
     Command("ingest", "ingest files or folders now (same assets as the share sensor, no daemon)", _ingest,
             "ingest:run",
@@ -132,6 +154,14 @@ COMMANDS: list[Command] = [
     Command("segment", "segment ToF-SIMS image exports into phases and particles", _segment, "segment:run",
             description="Segment the IONTOF image exports in each folder (grouped by measurement name) with the\n"
             "champion model and write <name>.tif, .phases.json, .particles.csv and .overlay.png to --out."),
+    Command("generate-3d", "generate a 3D microstructure with a SliceGAN generator", _generate,
+            "microstructure:run_generate",
+            description="Generate a label volume of any size from a registered SliceGAN generator\n"
+            "(e.g. models:/slicegan-nmc811@champion) and write it as a TIFF."),
+    Command("microstructure-metrics", "volume fraction, surface area, tortuosity of a label volume", _metrics,
+            "microstructure:run_metrics", home=False,
+            description="Metrics of a 2D or 3D label image per phase: volume fraction, specific surface area\n"
+            "(face counting, as TauFactor), tortuosity factor and relative diffusivity along --axis."),
     Command("serve", "run the service: dagster dev (sensor on) + MLflow UI on 127.0.0.1", _serve, "serve:run",
             description="Seed an empty share with a small simulated campaign, then start `dagster dev`\n"
             "(webserver + daemon, sensor on) and the MLflow UI, and print their URLs. Ctrl-C stops both."),
