@@ -55,3 +55,14 @@ def spectrum_text(n: int = 50, seed: int = 0, scale: float = 1.0) -> str:
 
 def past(seconds: float) -> float:
     return time.time() - seconds
+
+
+def ingest_files(s, paths):
+    """Ingest files without Dagster (copy + parse), as the assets do; returns the outcomes."""
+    from progral_dagster.warehouse import ingest
+    from progral_dagster.warehouse.lake import Lake
+
+    lake = Lake(s.lake)
+    keys = [it.partition_key for it in ingest.items_for_paths(paths, s.share)]
+    ingest.copy_items(lake, s.share, keys)
+    return ingest.parse_items(lake, keys)

@@ -9,19 +9,13 @@ import pyarrow as pa
 
 from progral_dagster.sensors.reconcile import reconcile
 from progral_dagster.sensors.share_sensor import evaluate
-from progral_dagster.warehouse import ingest
 from progral_dagster.warehouse.compaction import compact
 from progral_dagster.warehouse.lake import Lake
 from progral_dagster.warehouse.views import connect
 
-from .helpers import make_settings, spectrum_text, write
+from .helpers import ingest_files, make_settings, spectrum_text, write
 
-
-def _ingest(s, paths):
-    lake = Lake(s.lake)
-    keys = [it.partition_key for it in ingest.items_for_paths(paths, s.share)]
-    ingest.copy_items(lake, s.share, keys)
-    return ingest.parse_items(lake, keys)
+_ingest = ingest_files
 
 
 def _counts(s):

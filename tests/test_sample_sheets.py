@@ -9,17 +9,11 @@ import time
 import pytest
 
 from progral_dagster.readers.sample_sheet import parse_composition, read_sheet
-from progral_dagster.warehouse import connect, ingest
-from progral_dagster.warehouse.lake import Lake
+from progral_dagster.warehouse import connect
 
-from .helpers import make_settings, spectrum_text, write
+from .helpers import ingest_files, make_settings, spectrum_text, write
 
-
-def _ingest(s, paths):
-    lake = Lake(s.lake)
-    keys = [it.partition_key for it in ingest.items_for_paths(paths, s.share)]
-    ingest.copy_items(lake, s.share, keys)
-    return ingest.parse_items(lake, keys)
+_ingest = ingest_files
 
 
 def _links(s):

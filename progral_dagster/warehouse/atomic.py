@@ -60,6 +60,7 @@ def write_bytes(data: bytes, target: Path) -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process of this host is alive (a writer's pid from a temporary file name)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schemas
-from .atomic import atomic_path, remove_stale_tmp, write_parquet
+from .atomic import _pid_alive, atomic_path, remove_stale_tmp, write_parquet
 from .layout import PENDING_SUFFIX, LakeLayout, final_name, is_remote, pending_batch, pending_name
 
 CHUNK = 1 << 20
@@ -250,16 +250,6 @@ class Lake:
                 with contextlib.suppress(FileNotFoundError):
                     f.unlink()
         return target
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _files_in(folder: Path) -> Iterator[Path]:
