@@ -35,6 +35,7 @@ BENCHES = [
     ("Retention features and models", "bench_retention.py", [], ["--quick"], True),
     ("Segmentation throughput and memory", "bench_segmentation.py", [], ["--size", "1024"], True),
     ("SliceGAN generation", "bench_slicegan_generation.py", [], ["--sizes", "64,128"], True),
+    ("Service memory at rest", "bench_service.py", [], ["--settle", "45"], True),
 ]
 
 

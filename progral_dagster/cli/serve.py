@@ -31,6 +31,9 @@ def service_env(s: settings_mod.Settings) -> dict[str, str]:
         PROGRAL_MLFLOW_ARTIFACTS=str(s.mlflow_artifacts),
         PYTHONUNBUFFERED="1",
     )
+    # MLflow's server-side job runner (huey consumers) serves GenAI evaluation jobs this service
+    # does not use; off unless asked for
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     return env
 
 
@@ -88,6 +91,9 @@ def mlflow_ui_command(s: settings_mod.Settings, host: str, port: int) -> list[st
         "--backend-store-uri", s.mlflow_tracking_uri,
         "--default-artifact-root", s.mlflow_artifacts.as_uri(),
         "--host", host, "--port", str(port),
+        # one worker is plenty for a lab; MLflow's default of 4 (plus its job consumers) holds
+        # about 3 GB resident at rest
+        "--workers", os.environ.get("PROGRAL_MLFLOW_WORKERS", "1"),
     ]
 
 
