@@ -1,8 +1,9 @@
 """SliceGAN quality: train on slices of a real 3D volume for a time budget, then compare a
 generated volume with the real one.
 
-    python bench/bench_slicegan_quality.py [--mode iso|aniso|both] [--budget S] [--config auto|cpu|reference]
-        [--size N] [--seed N] [--no-tortuosity] [--checkpoint-dir DIR] [--threads N] [--json OUT]
+    python bench/bench_slicegan_quality.py [--mode iso|aniso|both] [--budget S]
+        [--config auto|cpu|reference] [--size N] [--seed N] [--no-tortuosity]
+        [--checkpoint-dir DIR] [--save-volumes DIR] [--threads N] [--json OUT]
 
 - isotropic: one slice (normal to axis 0, through the middle) of ``NMC_lr_input.tif`` (2 phases)
 - anisotropic: three orthogonal middle slices of ``nmc-1-cal_generatedCBD_bridge.tif``
@@ -11,7 +12,8 @@ generated volume with the real one.
 The generated volume (``--size``^3, default 128) is compared with the central ``--size``^3 crop
 of the real volume: volume fractions (target: within 0.02), face-counting surface area and
 tortuosity factor along axis 0 (targets: within 10 %), two-point-correlation distance, and the
-configuration and time used. Reference measured in the same run: the same metrics between the
+configuration and time used. Fractions and surface areas are also compared with the whole file,
+since one crop of a coarse structure need not be representative. Reference measured in the same run: the same metrics between the
 two halves of the real crop (natural variation), and the ratio of the two distances.
 
 ``--config auto`` uses the paper's reference networks on a CUDA GPU (default budget 10 min per
@@ -39,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from progral_dagster.ml.microstructure import compare_metrics  # noqa: E402
+from progral_dagster.ml.microstructure import compare_metrics, specific_surface_area  # noqa: E402
 
 SAMPLES = Path(os.environ.get("PROGRAL_SAMPLES", ROOT.parent / "shared" / "samples"))
 MODES = {
@@ -248,6 +250,24 @@ def run_mode(mode: str, args, torch, config, device) -> dict:
     )
     print(f"  metrics in {time.perf_counter() - t0:.0f} s")
     print_comparison(comparison, baseline, real, generated)
+    whole = {}
+    if volume.shape != real.shape:  # the crop need not be representative: the whole file too
+        print(f"  against the whole real volume {volume.shape} (fraction, surface area 1/voxel):")
+        for label in comparison["phases"]:
+            vf_w = float(np.mean(volume == int(label)))
+            ssa_w = specific_surface_area(volume, int(label))
+            vf_g = comparison["phases"][label]["volume_fraction"]["generated"]
+            ssa_g = comparison["phases"][label]["specific_surface_area"]["generated"]
+            whole[label] = {"volume_fraction": vf_w, "specific_surface_area": ssa_w}
+            print(
+                f"  {label:>6} fraction {vf_w:.4f} vs {vf_g:.4f} ({vf_g - vf_w:+.4f}), "
+                f"surface area {ssa_w:.4f} vs {ssa_g:.4f} ({100 * (ssa_g / ssa_w - 1):+.1f} %)"
+            )
+    if args.save_volumes:
+        out = Path(args.save_volumes)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / f"{mode}_generated.npy", generated)
+        np.save(out / f"{mode}_real_crop.npy", real)
     for key in ("generated", "real"):
         comparison.pop(key)
     return {
@@ -260,6 +280,7 @@ def run_mode(mode: str, args, torch, config, device) -> dict:
         "stop_reason": result.stop_reason,
         "comparison": comparison,
         "baseline_distance": baseline["distance"],
+        "whole_volume": whole,
         "faces_per_axis": {
             label: {
                 "real": face_density_per_axis(real, int(label)),
@@ -283,6 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-tortuosity", action="store_true")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint (and resume) here")
+    parser.add_argument("--save-volumes", default=None, help="write the volumes as .npy here")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)

@@ -13,11 +13,15 @@ D_rel = 0 and tau = inf; clusters that do not touch both faces are dropped befor
 (they carry no flux), with scipy's ``ndimage.label`` when installed, else a numpy flood fill.
 
 The solver is our own: the finite-volume Laplacian is applied matrix-free (shifted numpy array
-slices) and solved by conjugate gradients with a Jacobi preconditioner, starting from the
-linear profile. It stops when the flux through every cross-section (and through both faces)
-agrees within ``tol`` (relative spread, TauFactor's criterion; at 1e-2 the tortuosity has
-settled to about 1e-5 relative, because the mean flux converges much faster than its spread), or
-when the residual has fallen by ``rtol``. Written in numpy so that it runs where only numpy is installed (TauFactor needs
+slices) and solved by conjugate gradients, starting from the linear profile, preconditioned by
+one symmetric multigrid V-cycle over 2 x 2 x 2 aggregates (Galerkin coarse operators, which
+for aggregates are again conductance networks; damped-Jacobi smoothing), in the manner of
+aggregation algebraic multigrid (Notay, ETNA 37 (2010) 123). That takes 15 to 40 iterations
+where a diagonal (Jacobi) preconditioner takes 200 to 800. It stops when the flux through every
+cross-section (and through both faces) agrees within ``tol`` (relative spread, TauFactor's
+criterion; at 1e-2 the tortuosity has settled to about 1e-5 relative, because the mean flux
+converges much faster than its spread), or when the residual has fallen by ``rtol``. Written in
+numpy so that it runs where only numpy is installed (pyamg would need scipy; TauFactor needs
 torch and is used in the tests as the reference).
 """
 
@@ -98,25 +102,36 @@ def _slab(ndim: int, axis: int, part: slice) -> tuple[slice, ...]:
 
 
 class _Laplacian:
-    """Matrix-free finite-volume operator of the phase with Dirichlet faces along axis 0."""
+    """Matrix-free finite-volume operator: bond conductances between face-sharing cells along
+    each axis, plus Dirichlet conductances on the first and last slab of axis 0."""
 
-    def __init__(self, mask: np.ndarray, dtype: type) -> None:
-        self.shape = mask.shape
-        self.ndim = mask.ndim
+    def __init__(self, bonds: list[np.ndarray], face_in: np.ndarray, face_out: np.ndarray) -> None:
+        self.ndim = len(bonds)
+        self.shape = tuple(b.shape[k] + 1 for k, b in enumerate(bonds))
         self.lo = [_slab(self.ndim, k, slice(None, -1)) for k in range(self.ndim)]
         self.hi = [_slab(self.ndim, k, slice(1, None)) for k in range(self.ndim)]
-        self.bonds = [(mask[self.lo[k]] & mask[self.hi[k]]).astype(dtype) for k in range(self.ndim)]
-        self.buffers = [np.empty(b.shape, dtype) for b in self.bonds]
-        diag = np.zeros(self.shape, dtype)
-        for k, bond in enumerate(self.bonds):
+        self.bonds, self.face = bonds, (face_in, face_out)
+        self.buffers = [np.empty_like(b) for b in bonds]
+        diag = np.zeros(self.shape, face_in.dtype)
+        for k, bond in enumerate(bonds):
             diag[self.lo[k]] += bond
             diag[self.hi[k]] += bond
-        # Dirichlet faces half a voxel away: conductance 2.
-        self.face = mask[0].astype(dtype) * 2, mask[-1].astype(dtype) * 2
-        diag[0] += self.face[0]
-        diag[-1] += self.face[1]
+        diag[0] += face_in
+        diag[-1] += face_out
         self.diag = diag
         self.inv_diag = np.divide(1.0, diag, out=np.zeros_like(diag), where=diag > 0)
+        self.active = diag > 0
+
+    @classmethod
+    def of_mask(cls, mask: np.ndarray, dtype: type) -> _Laplacian:
+        """Unit conductance between face-sharing voxels of the phase; Dirichlet faces half a
+        voxel away (conductance 2)."""
+        n = mask.ndim
+        bonds = [
+            (mask[_slab(n, k, slice(None, -1))] & mask[_slab(n, k, slice(1, None))]).astype(dtype)
+            for k in range(n)
+        ]
+        return cls(bonds, mask[0].astype(dtype) * 2, mask[-1].astype(dtype) * 2)
 
     def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         np.multiply(self.diag, x, out=out)
@@ -135,6 +150,84 @@ class _Laplacian:
         outlet = float(np.sum(self.face[1] * (c_out - x[-1])))
         return np.concatenate([[inlet], inner, [outlet]])
 
+    def coarsen(self) -> _Laplacian:
+        """Galerkin operator P^T A P of 2 x 2 x 2 aggregates (P: piecewise constant).
+
+        Bonds inside an aggregate cancel; the bond between two neighbouring aggregates is the
+        sum of the fine bonds that cross between them; face conductances add up.
+        """
+        bonds = []
+        for k, bond in enumerate(self.bonds):
+            m = (self.shape[k] + 1) // 2
+            index = [slice(None)] * self.ndim
+            index[k] = slice(1, 2 * m - 2, 2)  # fine bond 2I+1 joins aggregates I and I+1
+            coarse = bond[tuple(index)]
+            for axis in range(self.ndim):
+                if axis != k:
+                    coarse = _pair_sum(coarse, axis)
+            bonds.append(coarse)
+        face_in, face_out = self.face
+        for axis in range(self.ndim - 1):
+            face_in, face_out = _pair_sum(face_in, axis), _pair_sum(face_out, axis)
+        return _Laplacian(bonds, face_in, face_out)
+
+
+def _pair_sum(a: np.ndarray, axis: int) -> np.ndarray:
+    """Sum neighbouring pairs along ``axis`` (an odd last element is paired with zero)."""
+    if a.shape[axis] % 2:
+        pad = [(0, 0)] * a.ndim
+        pad[axis] = (0, 1)
+        a = np.pad(a, pad)
+    shape = list(a.shape)
+    shape[axis : axis + 1] = [shape[axis] // 2, 2]
+    return a.reshape(shape).sum(axis=axis + 1)
+
+
+def _restrict(r: np.ndarray) -> np.ndarray:
+    for axis in range(r.ndim):
+        r = _pair_sum(r, axis)
+    return r
+
+
+def _prolong(e: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    for axis in range(e.ndim):
+        e = np.repeat(e, 2, axis=axis)
+    return e[tuple(slice(0, n) for n in shape)]
+
+
+class _Multigrid:
+    """Symmetric V-cycle over aggregation levels, used as the preconditioner of CG.
+
+    Damped Jacobi (omega 0.6) once before and once after the coarse correction, 20 sweeps on
+    the coarsest level (edge <= 4). Every step is a fixed symmetric linear map, so the cycle is
+    a valid (symmetric positive definite) CG preconditioner.
+    """
+
+    omega = 0.6
+    coarse_sweeps = 20
+
+    def __init__(self, fine: _Laplacian) -> None:
+        self.levels = [fine]
+        while max(self.levels[-1].shape) > 4:
+            self.levels.append(self.levels[-1].coarsen())
+        self.smooth = [self.omega * level.inv_diag for level in self.levels]
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        return self._cycle(0, r)
+
+    def _cycle(self, i: int, r: np.ndarray) -> np.ndarray:
+        level, smooth = self.levels[i], self.smooth[i]
+        x = smooth * r
+        tmp = np.empty_like(x)
+        if i == len(self.levels) - 1:
+            for _ in range(self.coarse_sweeps):
+                x += smooth * (r - level.apply(x, tmp))
+            return x
+        correction = self._cycle(i + 1, _restrict(r - level.apply(x, tmp)))
+        x += _prolong(correction, level.shape) * level.active
+        x += smooth * (r - level.apply(x, tmp))
+        return x
+
 
 def tortuosity(
     volume: np.ndarray,
@@ -144,8 +237,9 @@ def tortuosity(
     tol: float = 1e-2,
     rtol: float = 1e-7,
     max_iter: int | None = None,
-    check_every: int = 10,
+    check_every: int = 5,
     dtype: type = np.float32,
+    preconditioner: str = "multigrid",
 ) -> TortuosityResult:
     """Tortuosity factor and relative diffusivity of ``phase`` along ``axis``.
 
@@ -160,6 +254,8 @@ def tortuosity(
     check_every : iterations between flux checks
     dtype : float type of the solve (float32 by default: half the memory and time of float64,
         and the same tortuosity to about 1e-6 on ``electrode.tiff``)
+    preconditioner : ``"multigrid"`` (default) or ``"jacobi"`` (diagonal; 10 to 20 times more
+        iterations, 3 to 5 times slower at 128^3)
     """
     mask = volume.astype(bool) if phase is None else volume == phase
     mask = np.ascontiguousarray(np.moveaxis(mask, axis, 0))
@@ -173,14 +269,22 @@ def tortuosity(
     if not mask.any():
         return TortuosityResult(axis, eps, 0.0, math.inf, 0, True, 0.0)
 
-    op = _Laplacian(mask, dtype)
+    op = _Laplacian.of_mask(mask, dtype)
+    if preconditioner == "multigrid":
+        precondition = _Multigrid(op)
+    elif preconditioner == "jacobi":
+
+        def precondition(r: np.ndarray) -> np.ndarray:
+            return r * op.inv_diag
+    else:
+        raise ValueError(f"preconditioner must be 'multigrid' or 'jacobi', not {preconditioner!r}")
     profile = c_in + (c_out - c_in) * (np.arange(n, dtype=dtype) + 0.5) / n
     x = mask * profile.reshape((n,) + (1,) * (mask.ndim - 1))
     b = np.zeros(mask.shape, dtype)
     b[0] += op.face[0] * c_in
     b[-1] += op.face[1] * c_out
     r = b - op.apply(x, np.empty_like(x))
-    z = r * op.inv_diag
+    z = precondition(r)
     p = z.copy()
     ap = np.empty_like(x)
     tmp = np.empty_like(x)
@@ -195,7 +299,7 @@ def tortuosity(
         alpha = rz / float(np.vdot(p, ap))
         x += np.multiply(p, alpha, out=tmp)
         r -= np.multiply(ap, alpha, out=tmp)
-        np.multiply(r, op.inv_diag, out=z)
+        z = precondition(r)
         rz_new = float(np.vdot(r, z))
         p *= rz_new / rz
         p += z

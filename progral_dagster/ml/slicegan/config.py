@@ -11,6 +11,9 @@ into 256^3; the CPU configuration (n = 4) turns 4^3 into 32^3.
 Every critic layer is a 2D convolution with kernel 4, stride 2 (padding 1, none in the last), so
 with m layers it maps a 2**(m + 1) square crop to one number: 64 for the reference (m = 5), 32 for
 the CPU configuration (m = 4).
+
+Dataclasses rather than a configuration library (hydra, pydantic): the configuration must load
+on a GPU server that has torch and numpy only, and it is stored as a plain dict with each model.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ random crops of
 Labels are kept as small integer tensors and one-hot encoded per batch, so a large training
 volume costs one byte per voxel. All randomness comes from a ``torch.Generator`` (checkpointed
 with the training state, so a resumed run draws the same crops as an uninterrupted one).
+Plain numpy/torch indexing: torchvision's random crops would add a dependency a bare GPU
+server may lack, for a few lines of code.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ intermediate activation it uses depends on a subset of them. Hence:
   latent of edge P = size / 2**n, extended periodically by one cell on each side, gives P
   blocks that are one period of the volume an infinite periodic latent would give; tiling it
   reproduces the generator's own output across the seam (tested).
+
+Models are saved with ``torch.save`` as a dict of tensors, numbers and strings (read back with
+``weights_only=True``, so loading a model file runs no pickled code); no model-zoo library is
+needed for one network class.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from .config import SliceGANConfig
 from .networks import Generator3D
 
 GENERATOR_FORMAT = "progral-slicegan-generator"
-_HALO = 0  # extra output blocks dropped at a window edge (0: see the module docstring)
 _WRAP = 1  # latent cells wrapped around on each side for periodic volumes
 
 
@@ -112,15 +115,28 @@ def _label_dtype(labels: list[int]) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def _windows(n_blocks: int, n_latent: int, core: int) -> list[tuple[int, int, int, int]]:
+def _windows(n_blocks: int, core: int) -> list[tuple[int, int, int, int]]:
     """(latent start, latent stop, first output block, last output block + 1) per window."""
     out = []
     for j0 in range(0, n_blocks, core):
         j1 = min(j0 + core, n_blocks)
-        a = max(0, j0 - _HALO)
-        b = min(n_latent, j1 + 2 + _HALO)
-        out.append((a, b, j0, j1))
+        out.append((j0, j1 + 2, j0, j1))  # blocks j0..j1-1 need latent cells j0..j1+1
     return out
+
+
+def _argmax_phases(logits: torch.Tensor) -> torch.Tensor:
+    """Index of the largest of (P, ...) scores, first on ties, as uint8.
+
+    Same result as ``logits.argmax(0)``, by elementwise comparisons: a strided reduction over
+    the phase axis is about ten times slower on the CPU.
+    """
+    best = logits[0].clone()
+    index = torch.zeros(logits.shape[1:], dtype=torch.uint8, device=logits.device)
+    for k in range(1, logits.shape[0]):
+        better = logits[k] > best
+        index[better] = k
+        torch.maximum(best, logits[k], out=best)
+    return index
 
 
 @torch.inference_mode()
@@ -138,21 +154,19 @@ def indices_from_latent(
     if min(blocks) < 1:
         raise ValueError(f"latent edges {tuple(latent)} must be at least 3")
     device = next(net.parameters()).device
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else None
-    )
+    use_amp = amp and device.type == "cuda"
 
     def run(part: torch.Tensor) -> torch.Tensor:
         part = part.unsqueeze(0).to(device)
-        if autocast is None:
-            return net.logits(part)[0].argmax(0).to(torch.uint8).cpu()
-        with autocast:
-            return net.logits(part)[0].float().argmax(0).to(torch.uint8).cpu()
+        if not use_amp:
+            return _argmax_phases(net.logits(part)[0]).cpu()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return _argmax_phases(net.logits(part)[0].float()).cpu()
 
     if chunk_blocks is None or all(b <= chunk_blocks for b in blocks):
         return run(z)
     out = torch.empty(tuple(scale * b for b in blocks), dtype=torch.uint8)
-    per_axis = [_windows(blocks[d], latent[d], chunk_blocks) for d in range(3)]
+    per_axis = [_windows(blocks[d], chunk_blocks) for d in range(3)]
     for w in itertools.product(*per_axis):
         part = z[:, w[0][0] : w[0][1], w[1][0] : w[1][1], w[2][0] : w[2][1]]
         piece = run(part)
@@ -195,10 +209,26 @@ def latent_for(
     return z, tuple(slice(0, s) for s in size)
 
 
+def bytes_per_voxel(config: SliceGANConfig, n_phases: int = 3) -> float:
+    """Rough peak memory of one-piece generation per output voxel (activations, x2 workspace)."""
+    channels = [*config.generator_filters, n_phases]
+    floats = sum(c / 8 ** (len(channels) - 1 - i) for i, c in enumerate(channels))
+    if config.final_layer == "resize":
+        floats += channels[-2]  # the upsampled last hidden layer, at full resolution
+    return 2 * 4 * floats
+
+
 def default_chunk_blocks(config: SliceGANConfig, device: torch.device) -> int:
-    """Window edge (in blocks of 2**n voxels) that keeps generation memory modest."""
-    edge = 384 if device.type == "cuda" else 128
-    return max(1, edge // config.scale)
+    """Window edge (in blocks of 2**n voxels) that keeps generation within a memory budget.
+
+    The budget is 2 GB on the CPU and a quarter of the free memory on a GPU.
+    """
+    budget = 2e9
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free / 4
+    edge = (budget / bytes_per_voxel(config)) ** (1 / 3)
+    return max(1, int(edge // config.scale))
 
 
 def generate_volume(
@@ -221,7 +251,8 @@ def generate_volume(
     periodic : make the volume periodic along every axis
     device : where to run (default: CUDA when present)
     chunk_blocks : window edge in blocks of 2**n voxels for chunked generation; -1 (default)
-        chooses one that keeps memory modest, None generates in one piece
+        chooses one that fits 2 GB on the CPU or a quarter of a GPU's free memory
+        (:func:`default_chunk_blocks`), None generates in one piece
     amp : bfloat16 autocast on CUDA (default: on for CUDA)
 
     Returns
@@ -236,7 +267,7 @@ def generate_volume(
     net = _as_generator(generator_or_checkpoint, dev)
     sizes = _sizes(size)
     rng = torch.Generator()
-    rng.manual_seed(int(seed) if seed is not None else int(torch.seed() % (2**63)))
+    rng.manual_seed(int(seed) if seed is not None else int.from_bytes(os.urandom(8)) >> 1)
     z, crop = latent_for(net.config, sizes, periodic, rng)
     if chunk_blocks == -1:
         chunk_blocks = default_chunk_blocks(net.config, dev)
@@ -247,8 +278,11 @@ def generate_volume(
         index = indices_from_latent(net, z, chunk_blocks, use_amp)[crop]
     finally:
         net.train(was_training)
-    labels = np.asarray(net.phase_labels, dtype=_label_dtype(net.phase_labels))
-    return labels[index.numpy()]
+    dtype = _label_dtype(net.phase_labels)
+    index = index.numpy()
+    if net.phase_labels == list(range(net.n_phases)):
+        return index.astype(dtype, copy=False)
+    return np.take(np.asarray(net.phase_labels, dtype=dtype), index)
 
 
 def latent_edges(config: SliceGANConfig, size: int | tuple[int, int, int]) -> tuple[int, int, int]:

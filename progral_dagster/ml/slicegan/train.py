@@ -17,6 +17,10 @@ On CUDA the forward passes run under bfloat16 autocast (no loss scaling needed, 
 penalty's double backward is unaffected); on CPU in float32. A checkpoint (networks, optimisers,
 random-number state, history) is written every ``config.checkpoint_every`` iterations and at
 the end; ``resume=True`` continues from it and, on CPU, reproduces the uninterrupted run exactly.
+
+Why no library: GAN toolkits (e.g. torchgan) train one critic on the generator's own output;
+SliceGAN's critics judge 2D slices of 3D volumes, which is the part written here. The loop is a
+few dozen lines of plain PyTorch (autograd, Adam, autocast).
 """
 
 from __future__ import annotations
