@@ -109,7 +109,7 @@ def read(paths) -> Measurement:
             path,
             read_options=pacsv.ReadOptions(
                 column_names=["channel", "mz", "intensity"], skip_rows=n_header,
-                use_threads=size > (4 << 20), block_size=1 << 24,
+                use_threads=size > (4 << 20),
             ),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
             convert_options=pacsv.ConvertOptions(column_types=_TYPES, strings_can_be_null=False),
