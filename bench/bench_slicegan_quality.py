@@ -160,6 +160,11 @@ def fmt(x, spec: str = ".4g") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _fmt(value) -> str:
+    """A generated volume may lack a phase early in training: it has no TPB density then."""
+    return "n/a (a phase is missing)" if value is None else f"{value:.4g}"
+
+
 def print_comparison(result: dict, baseline: dict, real: np.ndarray, gen: np.ndarray) -> None:
     print(f"  {'phase':>6} {'metric':<26} {'real':>11} {'generated':>11} {'diff':>10}  target")
     for label, entry in result["phases"].items():
@@ -195,7 +200,7 @@ def print_comparison(result: dict, baseline: dict, real: np.ndarray, gen: np.nda
     if tpb["real"] is not None:
         print(
             f"  triple-phase-boundary density (1/voxel^2): real {tpb['real']:.4g}, "
-            f"generated {tpb['generated']:.4g}"
+            f"generated {_fmt(tpb['generated'])}"
         )
     print(
         f"  distance {result['distance']:.3f} (halves of the real crop: {baseline['distance']:.3f};"
