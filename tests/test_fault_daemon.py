@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 
@@ -34,6 +35,7 @@ from .fault_fixtures import (  # noqa: F401
     exactly_once,
     execute_requests,
     ingestion_runs,
+    pids_in_group,
     sensor_tick,
     sensor_ticks,
     service_env,
@@ -352,3 +354,75 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch):
         f"{state['files']} spectra + 1 growing log, {len(by_id)} runs, interrupted by the stop: "
         f"{len(interrupted)}, ticks: {len(ticks)}"
     )
+
+
+@pytest.mark.slow
+def test_daemon_killed_hard_runs_failed_at_start_and_retried(tmp_path, share_guard, monkeypatch):
+    """A power cut or OOM kill: the daemon, its code server and the run worker die at once.
+
+    Nothing reports the run's end, so it stays STARTED (holding a queue slot) for good. At the
+    next service start (`progral serve` calls recover_at_service_start with its lock held) it is
+    failed once the dead daemon's heartbeat has aged, and Dagster's run retry re-executes it.
+    """
+    from progral_dagster.cli.recovery import recover_at_service_start
+
+    share = share_guard.share(tmp_path / "share")
+    home = tmp_path / "home"
+    env = service_env(home, share.root)
+    dh = home / "dagster"
+    expected = {}
+    for i in range(150):
+        data = spectrum_text(20 + i % 7, seed=i)
+        rel = f"batch/f{i:03d}.txt"
+        share.write(rel, data)
+        expected[rel] = spectrum_rows(data.encode())
+    log1 = tmp_path / "daemon1.log"
+    with dagster_daemon(env, log1) as p:
+        wait_for(
+            lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")),
+            180,
+            "the first run to copy its files",
+            log1,
+            p,
+            every=0.2,
+        )
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)  # reap the daemon; its children are reparented and reaped by init
+        wait_for(lambda: not pids_in_group(p.pid), 20, "the killed daemon group to vanish")
+    stuck = {
+        r.dagster_run.run_id
+        for r in ingestion_runs(dh)
+        if r.dagster_run.status in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING)
+    }
+    assert stuck, "no run was in progress when the daemon was killed"
+
+    monkeypatch.setenv("DAGSTER_HOME", str(dh))
+    t0 = time.time()
+    with dg.DagsterInstance.get() as inst:
+        rec = recover_at_service_start(inst, wait_s=120, poll_s=1, log=print)
+    waited = time.time() - t0
+    assert set(rec.failed) == stuck
+
+    log2 = tmp_path / "daemon2.log"
+    with dagster_daemon(env, log2) as p:
+
+        def done() -> bool:
+            try:
+                exactly_once(home / "lake", expected)
+            except AssertionError:
+                return False
+            return all(r.dagster_run.is_finished for r in ingestion_runs(dh))
+
+        wait_for(done, 300, "every file in the lake exactly once, every run finished", log2, p, every=2)
+    runs = {r.dagster_run.run_id: r.dagster_run for r in ingestion_runs(dh)}
+    retry_of = {r.tags.get("dagster/parent_run_id"): r for r in runs.values()}
+    for run_id in stuck:
+        assert runs[run_id].status == dg.DagsterRunStatus.FAILURE
+        assert retry_of[run_id].status == dg.DagsterRunStatus.SUCCESS, "the failed run was not retried"
+    assert not [r for r in runs.values() if not r.is_finished]
+    for k, v in env.items():
+        if k.startswith(("PROGRAL_", "DAGSTER_")):
+            monkeypatch.setenv(k, v)
+    rep = reconcile(settings_mod.load(home), requeue=False)
+    assert rep.requeued == [] and rep.measurements_recorded_twice == 0
+    print(f"{len(stuck)} run(s) stuck after SIGKILL, failed after waiting {waited:.0f} s, retried")

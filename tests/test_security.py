@@ -118,6 +118,13 @@ def test_running_service_listens_on_loopback_only(tmp_path):
             ]
             time.sleep(1)
         assert _answers(dport) and _answers(mport), "the UIs did not come up"
+        # one service per home: a second one refuses to start, and says why
+        second = subprocess.run(
+            [str(Path(sys.executable).parent / "progral"), "serve", "--no-seed", "--home", str(home),
+             "--dagster-port", str(_free_port()), "--mlflow-port", str(_free_port())],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert second.returncode == 1 and "already runs on" in second.stderr, second.stderr
         procs = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
         family = {q.pid: os.getpgid(q.pid) for q in procs}
         listening = []

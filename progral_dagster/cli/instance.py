@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..settings import Settings
+from .recovery import process_tags
 
 DAGSTER_YAML = """\
 # Embedded default: SQLite storage under this folder. Production: see deploy/dagster.yaml.
@@ -73,7 +74,9 @@ def materialize(s: Settings, assets: Sequence, *, instance=None, tags: dict | No
         assets,
         instance=instance,
         resources=resources_for(s),
-        tags=tags,
+        # the process is named so that a later `progral serve` can tell a run whose process was
+        # killed from one still going (cli/recovery.py)
+        tags={**process_tags(), **(tags or {})},
         selection=selection,
         partition_key=partition_key,
         raise_on_error=raise_on_error,

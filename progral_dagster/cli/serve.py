@@ -4,10 +4,16 @@ Seeds the share with a small simulated campaign when it is empty (``--no-seed`` 
 starts ``dagster dev`` (webserver, daemon, sensor on) and ``mlflow ui``, each in its own process
 group, prints their URLs and waits. Ctrl-C (or SIGTERM) stops both groups: TERM, then KILL after
 a grace period, so no code server or gRPC child is left behind.
+
+One service per home: ``serve`` holds ``$PROGRAL_HOME/.serve.lock`` (and hands the open lock to
+both groups, so it stays held while any of them lives). Holding it, it fails the runs an earlier
+hard stop left in progress (``recovery.py``) before Dagster starts, so they are retried and do
+not block the run queue.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -16,7 +22,8 @@ import time
 from pathlib import Path
 
 from .. import settings as settings_mod
-from .instance import ensure_dagster_home
+from .instance import ensure_dagster_home, get_instance
+from .recovery import recover_at_service_start
 
 GRACE_S = 15.0
 
@@ -37,10 +44,33 @@ def service_env(s: settings_mod.Settings) -> dict[str, str]:
     return env
 
 
-def start_group(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+def start_group(cmd: list[str], env: dict, log: Path, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     fh = open(log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-    return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                            pass_fds=pass_fds)
+
+
+class ServiceRunning(RuntimeError):
+    pass
+
+
+def acquire_service_lock(home: Path) -> int:
+    """Hold ``home/.serve.lock`` (exclusive, non-blocking); the open descriptor is returned."""
+    path = home / ".serve.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ServiceRunning(
+            f"the service already runs on {home} (progral serve, pid {holder}; a process it "
+            "started may hold the lock after it). Stop it first, or use another PROGRAL_HOME."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def stop_group(p: subprocess.Popen, grace_s: float = GRACE_S) -> None:
@@ -111,13 +141,26 @@ def run(args) -> int:
     s = settings_mod.load(args.home)
     for d in (s.home, s.share, s.lake, s.mlflow_artifacts.parent):
         d.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = acquire_service_lock(s.home)
+    except ServiceRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    env = service_env(s)
+    try:
+        with get_instance(s) as instance:
+            print(recover_at_service_start(instance).summary(), flush=True)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not args.no_seed:
         seed_if_empty(s, size=args.size)
-    env = service_env(s)
     logs = s.home / "logs"
     procs = [
-        ("dagster", start_group(dagster_dev_command(args.host, args.dagster_port), env, logs / "dagster.log")),
-        ("mlflow", start_group(mlflow_ui_command(s, args.host, args.mlflow_port), env, logs / "mlflow.log")),
+        ("dagster", start_group(dagster_dev_command(args.host, args.dagster_port), env,
+                                logs / "dagster.log", pass_fds=(lock,))),
+        ("mlflow", start_group(mlflow_ui_command(s, args.host, args.mlflow_port), env,
+                               logs / "mlflow.log", pass_fds=(lock,))),
     ]
     print(
         f"\nProGrAL lake is starting (logs in {logs}):\n"
