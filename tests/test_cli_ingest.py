@@ -107,3 +107,26 @@ def test_sql_error_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         main(["sql", "select * from no_such_view", "--home", str(s.home)])
     assert "no_such_view" in str(e.value)
+
+
+def test_names_not_in_utf8_are_reported_not_a_traceback(tmp_path, samples, capsys, monkeypatch):
+    """A Windows share mounted without iocharset=utf8 shows names like b'spec_\\xe9.txt'."""
+    import os
+
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    d = tmp_path / "exports"
+    d.mkdir()
+    bad = os.fsdecode(os.fsencode(str(d)) + b"/spec_\xe9.txt")
+    shutil.copy(samples / REAL[0], bad)
+    shutil.copy(samples / REAL[1], d / "ok.txt")
+    # the file named on its own: skipped with a reason, exit 0 as for a rejected file
+    assert main(["ingest", bad, "--home", str(s.home), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["summary"]["counts"] == {"skipped": 1}
+    (only,) = res["files"]
+    assert only["source_paths"] == [f"{d}/spec_\\xe9.txt"] and "not valid UTF-8" in only["reason"]
+    # inside a folder: the rest is ingested, the name is listed
+    assert main(["ingest", str(d), "--home", str(s.home)]) == 0
+    out = capsys.readouterr().out
+    assert "ingested 1" in out and "skipped (not read) 1" in out and "spec_\\xe9.txt: the file name" in out
+    assert _sql(capsys, s.home, "select count(*) as n from measurements") == [{"n": 1}]

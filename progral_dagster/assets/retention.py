@@ -53,8 +53,8 @@ def _frame(con, table: str, ids: list[str]) -> pd.DataFrame:
 
 def retention_feature_table(con, samples: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """The joined retention features of every stored sheet (or of the given sample rows)."""
-    from ..processing.retention_features import build_feature_table, tof_fragment_table
     from ..processing.cycling import cycling_feature_table
+    from ..processing.retention_features import build_feature_table, tof_fragment_table
     from ..processing.xps import xps_feature_table
 
     s = con.execute(SAMPLES_SQL).df() if samples is None else samples

@@ -33,15 +33,22 @@ def ingest_paths(paths: list[Path], s: settings_mod.Settings, *, quiet: bool = F
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise SystemExit(f"progral ingest: no such file or folder: {', '.join(missing)}")
-    files = iter_input_files([Path(p) for p in paths])
+    files, skipped = iter_input_files([Path(p) for p in paths])
+    outcomes: list[ingest.Outcome] = [
+        ingest.Outcome("", [name], "skipped", reason=why) for name, why in skipped.items()
+    ]
+    if not quiet:
+        for name, why in skipped.items():
+            print(f"skipped   {name}: {why}", file=sys.stderr)
     items = ingest.items_for_paths(files, s.share)
     keys = sorted({it.partition_key for it in items})
     if not quiet:
         print(f"{len(files)} files -> {len(keys)} measurements to check", file=sys.stderr)
+    if not keys:
+        return outcomes
     lake = Lake(s.lake)
     done = catalog.raw_copies_for(lake, keys)
     known = catalog.known_measurements(lake)
-    outcomes: list[ingest.Outcome] = []
     todo = []
     for k in keys:
         rows = done.get(k)
@@ -125,7 +132,7 @@ def print_summary(outcomes: list[ingest.Outcome]) -> None:
     s = ingest.Summary.of(outcomes)
     labels = {"ingested": "ingested", "present": "already present", "rejected": "rejected",
               "metadata": "sample sheets", "changed": "changed while read (retry later)",
-              "missing": "vanished", "failed": "failed"}
+              "missing": "vanished", "failed": "failed", "skipped": "skipped (not read)"}
     print("summary: " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(s.counts.items())))
     if s.by_format:
         rows = [[fmt, *(c.get(k, 0) for k in ("ingested", "present", "rejected", "metadata"))]
@@ -135,6 +142,11 @@ def print_summary(outcomes: list[ingest.Outcome]) -> None:
         print("rejected files:")
         for r in s.rejected:
             print(f"  {', '.join(r['source_paths'])}: {r['reason']}")
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    if skipped:
+        print("skipped (nothing recorded in the lake):")
+        for o in skipped:
+            print(f"  {o.source_paths[0]}: {o.reason}")
 
 
 def run(args) -> int:

@@ -108,7 +108,7 @@ def scan(root: Path, *, previous_dirs: dict[str, int] | None = None,
             if not _utf8(name):
                 # a name in another encoding (a share mounted without iocharset=utf8) cannot be
                 # stored in the index, the catalog or a partition key: report it, do not crash
-                out.bad_names.append(os.fsencode(rel).decode("utf-8", "backslashreplace"))
+                out.bad_names.append(_printable(rel))
                 continue
             try:
                 if e.is_symlink():
@@ -143,14 +143,31 @@ def match_any(path: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(path, p) for p in patterns)
 
 
-def iter_input_files(paths: list[Path]) -> list[Path]:
-    """Files given on the command line: files as they are, folders walked (same skip rules)."""
+def iter_input_files(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """Files given on the command line: files as they are, folders walked (same skip rules).
+
+    Returns the files and, for each path that cannot be taken, why (printable name -> reason):
+    names that are not UTF-8 and entries that cannot be read, as the sensor reports them.
+    """
     out: list[Path] = []
+    skipped: dict[str, str] = {}
+    bad_name = "the file name is not valid UTF-8 (a share mounted without iocharset=utf8?): rename it"
     for p in paths:
         p = Path(p)
         if p.is_dir():
             listing = scan(p)
             out.extend(p / rel for rel in sorted(listing.files))
+            for rel in listing.bad_names:
+                skipped[f"{_printable(str(p))}/{rel}"] = bad_name
+            for rel in listing.unreadable:
+                skipped[f"{_printable(str(p))}/{_printable(rel)}"] = "cannot be read (permissions, or a path too long)"
         elif p.is_file():
-            out.append(p)
-    return out
+            if _utf8(str(p)):
+                out.append(p)
+            else:
+                skipped[_printable(str(p))] = bad_name
+    return out, skipped
+
+
+def _printable(name: str) -> str:
+    return os.fsencode(name).decode("utf-8", "backslashreplace")

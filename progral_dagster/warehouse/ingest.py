@@ -57,7 +57,7 @@ class Outcome:
 
     partition_key: str
     source_paths: list[str]
-    status: str  # copied | ingested | present | rejected | metadata | changed | missing
+    status: str  # copied | ingested | present | rejected | metadata | changed | missing | skipped
     measurement_id: str | None = None
     sha256: str | None = None
     technique: str | None = None
@@ -339,6 +339,8 @@ class Summary:
         s = cls()
         for o in outcomes:
             s.counts[o.status] = s.counts.get(o.status, 0) + 1
+            if o.status == "skipped":  # never read (cli: a name that is not UTF-8)
+                continue
             fmt = o.format or ("(rejected)" if o.status == "rejected" else "(other)")
             s.by_format.setdefault(fmt, {}).setdefault(o.status, 0)
             s.by_format[fmt][o.status] += 1
