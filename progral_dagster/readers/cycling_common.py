@@ -200,6 +200,16 @@ def accumulate_per_cycle(
     return total
 
 
+def booked_per_cycle(raw: np.ndarray | None, mask: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+    """One running counter for both directions (Maccor's and LAND's single ``Capacity`` or
+    ``Energy`` column), booked to one direction: the increments of the rows in ``mask`` (e.g.
+    the charge steps), summed per cycle. Zeros where the file has no such counter (``None``).
+    """
+    if raw is None:
+        return np.zeros(np.shape(cycle)[0])
+    return accumulate_per_cycle(np.where(mask, counter_increments(raw), 0.0), cycle)
+
+
 def split_increments(
     dq_ah: np.ndarray, voltage_v: np.ndarray, cycle: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

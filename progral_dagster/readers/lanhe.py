@@ -34,8 +34,7 @@ from .cycling_common import (
     CHARGE,
     DISCHARGE,
     REST,
-    accumulate_per_cycle,
-    counter_increments,
+    booked_per_cycle,
     cycles_from_one,
     cycling_table,
     segments,
@@ -220,10 +219,8 @@ def read(paths) -> Measurement:
     is_d = step_type == DISCHARGE
 
     def booked(canon: str, mask: np.ndarray) -> np.ndarray:
-        if canon not in found:
-            return np.zeros(n)
-        raw = np.nan_to_num(num(canon)) * factor(canon)
-        return accumulate_per_cycle(np.where(mask, counter_increments(np.abs(raw)), 0.0), cycle)
+        raw = np.abs(np.nan_to_num(num(canon)) * factor(canon)) if canon in found else None
+        return booked_per_cycle(raw, mask, cycle)
 
     table = cycling_table(
         record=num("record") if "record" in found else None,

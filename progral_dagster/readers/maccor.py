@@ -54,8 +54,7 @@ from .cycling_common import (
     CHARGE,
     DISCHARGE,
     STEP_TYPES,
-    accumulate_per_cycle,
-    counter_increments,
+    booked_per_cycle,
     cycles_from_one,
     cycling_table,
     impedance_table,
@@ -289,10 +288,7 @@ def read(paths) -> Measurement:
     step = np.rint(num("step")).astype(np.int64) if col["step"] else np.ones(n, dtype=np.int64)
 
     def booked(key: str, mask: np.ndarray) -> np.ndarray:
-        raw = num(key)
-        if raw is None:
-            return np.zeros(n)
-        return accumulate_per_cycle(np.where(mask, counter_increments(raw), 0.0), cycle)
+        return booked_per_cycle(num(key), mask, cycle)
 
     table_out = cycling_table(
         record=num("record") if col["record"] else None,
