@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..warehouse.schemas import reader_schema
 from .base import Measurement, ReaderError, UnsupportedFormat, guarded
 
 FORMATS = ("vamas",)
@@ -483,23 +484,7 @@ def _energy_kind(label: str) -> str | None:
     return None
 
 
-_CASA_SCHEMA = pa.schema(
-    [
-        ("block", pa.int32()),
-        ("region", pa.string()),
-        ("kind", pa.string()),
-        ("name", pa.string()),
-        ("lineshape", pa.string()),
-        ("background", pa.string()),
-        ("start_ev", pa.float64()),
-        ("end_ev", pa.float64()),
-        ("position_ev", pa.float64()),
-        ("fwhm_ev", pa.float64()),
-        ("area", pa.float64()),
-        ("rsf", pa.float64()),
-        ("parameters", pa.string()),
-    ]
-)
+_CASA_SCHEMA = reader_schema("xps_casa_components")
 
 
 @guarded
