@@ -97,3 +97,66 @@ def test_reconciliation_requeues_what_the_sensor_lost(tmp_path, monkeypatch):
     # the partition exists already: it is requested again on its own, not added twice
     assert res.dynamic_partitions_requests == []
     assert [r.partition_key.split("@")[0] for r in res.run_requests] == ["b.txt"]
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_compaction_interrupted_at_each_step_loses_and_doubles_nothing(tmp_path, monkeypatch):
+    """A compaction killed after writing its outputs, halfway through publishing them, or after
+    publishing them but before removing its inputs: replaying its journal (as `Lake.cleanup` and
+    the next compaction do) rolls it back or forward, and every view shows what it showed."""
+    import pytest
+
+    from progral_dagster.warehouse import compaction
+
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    for i in range(5):
+        _ingest(s, [write(s.share / f"f{i}.txt", spectrum_text(20, seed=i))])
+    _ingest(s, [write(s.share / "f0.txt", spectrum_text(25, seed=99), mtime=time.time() + 10)])
+    lake = Lake(s.lake)
+    before = _counts(s)
+    spectra = s.lake / "tables" / "tof_sims_spectra"
+    inputs = sorted(spectra.rglob("*.parquet"))
+
+    def crash_in(name, after_calls):
+        real = getattr(compaction._Files, name) if name != "_finish" else compaction._finish
+        calls = {"n": 0}
+
+        def wrapper(*a, **k):
+            if calls["n"] >= after_calls:
+                raise _Crash(name)
+            calls["n"] += 1
+            return real(*a, **k)
+
+        if name == "_finish":
+            monkeypatch.setattr(compaction, "_finish", wrapper)
+        else:
+            monkeypatch.setattr(compaction._Files, name, wrapper)
+
+    # 1. outputs written (pending), journal written, first of two outputs published, then killed
+    crash_in("publish", after_calls=1)
+    with pytest.raises(_Crash):
+        compaction.compact(lake, min_files=4)
+    monkeypatch.undo()
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    assert list((lake.layout.state / "compaction").glob("*.json"))  # the journal survived
+    assert compaction.replay_journals(lake) == 1  # rolled back: not every output was published
+    assert sorted(spectra.rglob("*.parquet")) == inputs
+    assert not [p for p in s.lake.rglob(".*") if p.is_file() and "pending" in p.name]
+    assert _counts(s) == before
+
+    # 2. every output published, then killed before the inputs were removed
+    crash_in("_finish", after_calls=0)
+    with pytest.raises(_Crash):
+        compaction.compact(lake, min_files=4)
+    monkeypatch.undo()
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    lake.cleanup()  # what every ingestion does first: replays the journal, rolled forward
+    assert not list((lake.layout.state / "compaction").glob("*.json"))
+    assert [p.name.split("-")[0] for p in spectra.rglob("*.parquet")] == ["compact"]
+    assert _counts(s) == before
+    con = connect(s.lake)
+    assert con.execute("select count(*) from _cat_moved").fetchone()[0] == 1
+    assert con.execute("select count(*) from tof_sims_spectra_all_versions").fetchone()[0] == 5 * 20 + 25

@@ -266,7 +266,6 @@ def test_features_arrays_streams_and_cleanup_on_s3(tmp_path, s3, endpoint, monke
     import numpy as np
 
     from progral_dagster.warehouse import schemas
-    from progral_dagster.warehouse.compaction import compact
     from progral_dagster.warehouse.lake import Lake
 
     make_settings(tmp_path, monkeypatch=monkeypatch)
@@ -308,10 +307,65 @@ def test_features_arrays_streams_and_cleanup_on_s3(tmp_path, s3, endpoint, monke
     assert got.num_rows == 6 and set(got.column("measurement_id").to_pylist()) == {"mid-stream"}
     assert not list((lake.layout.state / "tmp").glob("*"))
 
-    # upload leftovers of a dead writer are removed; compaction says plainly it does not apply
+    # upload leftovers of a dead writer are removed
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/raw/_incoming/.dead.1.x.tmp", Body=b"x")
     assert lake.cleanup(max_age_s=-1) >= 1
     assert not [k for k in _keys(s3) if "_incoming" in k and not k.endswith("/")]
-    with pytest.raises(NotImplementedError):
-        compact(lake)
+    shutil.rmtree(lake.layout.state, ignore_errors=True)
+
+
+def _view_counts(lake, dest: Path) -> tuple:
+    """Counts of the views, run on a download of the bucket (httpfs cannot be loaded here)."""
+    from progral_dagster.warehouse.storage import copy_tree_to_local
+    from progral_dagster.warehouse.views import connect
+
+    shutil.rmtree(dest, ignore_errors=True)
+    copy_tree_to_local(lake, dest)
+    con = connect(dest)
+    return tuple(
+        con.execute(q).fetchone()
+        for q in (
+            "select count(*), sum(intensity) from tof_sims_spectra",
+            "select count(*), sum(intensity) from tof_sims_spectra_all_versions",
+            "select count(*), count(superseded_by) from measurements",
+            "select count(*) from measurement_files",
+        )
+    )
+
+
+def test_compaction_of_an_s3_lake_keeps_every_view_and_moves_superseded_rows(tmp_path, s3, monkeypatch):
+    from progral_dagster.warehouse.compaction import compact
+    from progral_dagster.warehouse.lake import Lake
+
+    from .helpers import ingest_files, spectrum_text
+
+    s = make_settings(tmp_path, monkeypatch=monkeypatch)
+    for i in range(6):  # six batches: six small objects per table
+        ingest_files(s, [write(s.share / f"f{i}.txt", spectrum_text(20, seed=i))])
+    # a new version of f0: the old one is superseded, its rows stay in *_all_versions
+    newer = write(s.share / "f0.txt", spectrum_text(25, seed=99))
+    os.utime(newer, (newer.stat().st_atime, newer.stat().st_mtime + 10))
+    ingest_files(s, [newer])
+    lake = Lake(s.lake)
+    before = _view_counts(lake, tmp_path / "before")
+    assert before[0][0] == 5 * 20 + 25 and before[1][0] == 6 * 20 + 25 and before[2] == (7, 1)
+
+    rep = compact(lake, min_files=4)
+    assert rep.rows_moved == 20 and rep.files_before >= 7
+    data = [k for k in _keys(s3) if k.endswith(".parquet")]
+    active = [k for k in data if "/tables/tof_sims_spectra/" in k]
+    moved = [k for k in data if "/superseded/tof_sims_spectra/" in k]
+    assert len(active) == 1 and len(moved) == 1, (active, moved)
+    assert active[0].rsplit("/", 1)[-1].startswith("compact-")
+    # nothing pending or temporary left in the bucket, no journal left in the local state
+    assert not [k for k in _keys(s3) if k.rsplit("/", 1)[-1].startswith(".")]
+    assert not list((lake.layout.state / "compaction").glob("*.json"))
+    # every view shows what it showed before, now from the compacted objects
+    assert _view_counts(lake, tmp_path / "after") == before
+    # the superseded rows are the old f0's 20 rows, recorded as moved
+    got = pq.read_table(pa.BufferReader(s3.get_object(Bucket=BUCKET, Key=moved[0])["Body"].read()))
+    assert got.num_rows == 20 and len(set(got.column("measurement_id").to_pylist())) == 1
+    # a second compaction finds nothing to do
+    again = compact(lake, min_files=4)
+    assert again.rows_moved == 0 and again.files_before == 0
     shutil.rmtree(lake.layout.state, ignore_errors=True)

@@ -22,9 +22,9 @@ dependency. DuckDB reads the same objects through its httpfs extension: :func:`d
 gives the statements that load it and declare the credentials; the views then read
 ``s3://...`` globs.
 
-Not done for an object-store lake: compaction (``compaction.py`` works on local folders) and
-removing stale temporary files of other hosts' writers beyond ``cleanup``; see
-docs/deployment.md.
+Compaction works on both (``compaction.py``, through ``filesystem``). Not done for an
+object-store lake: removing stale temporary files of other hosts' writers beyond ``cleanup``;
+see docs/deployment.md.
 """
 
 from __future__ import annotations

@@ -118,20 +118,21 @@ def preamble(lake_root) -> list[str]:
     return Lake(lake_root).duckdb_preamble()
 
 
-def view_statements(lake_root: Path | str) -> list[str]:
-    """The CREATE VIEW statements for a lake (a folder, or ``s3://...``), in dependency order."""
-    L, has, feature_names = _lister(lake_root)
-    S = schemas.CATALOG_TABLES
+CATALOG_TABLE_VIEWS = {
+    "_cat_measurements": "catalog_measurements",
+    "_cat_files": "catalog_files",
+    "_cat_rejected": "catalog_rejected",
+    "_cat_sheet_rows": "catalog_sheet_rows",
+    "_cat_moved": "catalog_moved",
+}
 
-    def src(table: str, schema: pa.Schema, extra: tuple[str, ...] = ()) -> str:
-        return _source(L, table, schema, extra, has_files=has)
 
-    st = [
-        f"CREATE OR REPLACE VIEW _cat_measurements AS {src('catalog_measurements', S['catalog_measurements'])}",
-        f"CREATE OR REPLACE VIEW _cat_files AS {src('catalog_files', S['catalog_files'])}",
-        f"CREATE OR REPLACE VIEW _cat_rejected AS {src('catalog_rejected', S['catalog_rejected'])}",
-        f"CREATE OR REPLACE VIEW _cat_sheet_rows AS {src('catalog_sheet_rows', S['catalog_sheet_rows'])}",
-        f"CREATE OR REPLACE VIEW _cat_moved AS {src('catalog_moved', S['catalog_moved'])}",
+def catalog_statements() -> list[str]:
+    """Views derived from the catalog alone (``_cat_*`` relations, see CATALOG_TABLE_VIEWS):
+    which catalog row of a measurement wins, which versions are current or superseded, and
+    which (measurement, batch) data rows the current-data views leave out. Compaction runs them
+    on catalog tables read with pyarrow, so it needs no DuckDB access to the lake's files."""
+    return [
         # newest catalog row per measurement (a re-parse with a newer reader, or a race, wins)
         """CREATE OR REPLACE VIEW _m_latest AS
            SELECT * EXCLUDE (_rn) FROM (
@@ -170,6 +171,21 @@ def view_statements(lake_root: Path | str) -> list[str]:
         """CREATE OR REPLACE VIEW _superseded_pairs AS
            SELECT m.measurement_id, m.batch FROM _m_latest m
            ANTI JOIN _current_ids c ON m.measurement_id = c.measurement_id""",
+    ]
+
+
+def view_statements(lake_root: Path | str) -> list[str]:
+    """The CREATE VIEW statements for a lake (a folder, or ``s3://...``), in dependency order."""
+    L, has, feature_names = _lister(lake_root)
+    S = schemas.CATALOG_TABLES
+
+    def src(table: str, schema: pa.Schema, extra: tuple[str, ...] = ()) -> str:
+        return _source(L, table, schema, extra, has_files=has)
+
+    st = [
+        *(f"CREATE OR REPLACE VIEW {view} AS {src(table, S[table])}"
+          for view, table in CATALOG_TABLE_VIEWS.items()),
+        *catalog_statements(),
         """CREATE OR REPLACE VIEW measurements AS
            SELECT m.measurement_id,
                   p.source_path,
