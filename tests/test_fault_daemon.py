@@ -59,6 +59,18 @@ def _spectra(guarded, folder: str, n: int, mtime: float, seed0: int = 0) -> dict
     return out
 
 
+def _wait_first_copy(home, log, proc) -> None:
+    """Until the daemon's first ingestion run has copied its files (its run is then mid-way)."""
+    wait_for(
+        lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")),
+        180,
+        "the first run to copy its files",
+        log,
+        proc,
+        every=0.2,
+    )
+
+
 def _problem(s) -> str | None:
     with ShareIndex(Lake(s.lake).layout.share_index) as idx:
         return idx.get_meta("share_problem")
@@ -270,14 +282,7 @@ def test_daemon_restart_while_files_arrive(tmp_path, share_guard, monkeypatch):
     try:
         log1 = tmp_path / "daemon1.log"
         with dagster_daemon(env, log1) as p:
-            wait_for(
-                lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")),
-                180,
-                "the first run to copy its files",
-                log1,
-                p,
-                every=0.2,
-            )
+            _wait_first_copy(home, log1, p)
             in_flight = [r for r in ingestion_runs(dh) if not r.dagster_run.is_finished]
         assert in_flight, "no run was in progress when the daemon was stopped"
         time.sleep(3)  # files arrive while no daemon runs
@@ -378,14 +383,7 @@ def test_daemon_killed_hard_runs_failed_at_start_and_retried(tmp_path, share_gua
         expected[rel] = spectrum_rows(data.encode())
     log1 = tmp_path / "daemon1.log"
     with dagster_daemon(env, log1) as p:
-        wait_for(
-            lambda: any((home / "lake" / "catalog" / "catalog_files").rglob("*.parquet")),
-            180,
-            "the first run to copy its files",
-            log1,
-            p,
-            every=0.2,
-        )
+        _wait_first_copy(home, log1, p)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=10)  # reap the daemon; its children are reparented and reaped by init
         wait_for(lambda: not pids_in_group(p.pid), 20, "the killed daemon group to vanish")
