@@ -62,11 +62,12 @@ def test_axes_sizes_and_whole_counts(name):
         counts = sub.intensity.to_numpy() * r["dwell"]
         assert np.abs(counts - np.round(counts)).max() < 0.01, r["name"]
         assert (counts > -0.01).all()
-    # KE = hv - BE - analyser work function, both from the header
+    # KE = hv - BE (Fermi-referenced, as in the VAMAS reader); the work function is metadata
     head = path.read_bytes().split(b"EOFH")[0].decode("latin-1")
     hv = float(re.search(r"XraySource: \w+ ([0-9.]+)", head).group(1))
     wf = float(re.search(r"AnalyserWorkFcn: ([0-9.]+)", head).group(1))
-    np.testing.assert_allclose(df.kinetic_energy_ev, hv - df.binding_energy_ev - wf)
+    np.testing.assert_allclose(df.kinetic_energy_ev, hv - df.binding_energy_ev)
+    assert m.metadata["work_function_ev"] == pytest.approx(wf)
 
 
 def test_float32_and_float64_variants():

@@ -44,10 +44,10 @@ def test_regular_files_agree_with_the_vamas_package(name):
         )
         hv = rb.analysis_source_characteristic_energy
         wf = rb.analyzer_work_function_or_acceptance_energy
+        assert mb["work_function_ev"] == (None if wf >= 1e37 else wf)  # kept, not subtracted
         be = sub["binding_energy_ev"].to_numpy(zero_copy_only=False)
         if rb.technique == "XPS":
-            want = hv - x - (0.0 if wf >= 1e37 else wf)
-            np.testing.assert_allclose(be, want, atol=1e-9)
+            np.testing.assert_allclose(be, hv - x, atol=1e-9)
         else:  # AES: electron excited, no binding energy
             assert sub["binding_energy_ev"].null_count == sub.num_rows
 
@@ -281,7 +281,7 @@ def test_synthetic_depth_profile_with_inclusion_list(tmp_path):
     np.testing.assert_array_equal(t["intensity"].to_numpy(), np.concatenate(ys))
     assert sorted(set(t["sputter_time_s"].to_pylist())) == times
     assert sorted(set(t["cycle"].to_pylist())) == [1, 2, 3]
-    np.testing.assert_allclose(t["binding_energy_ev"].to_numpy()[:50], 1486.6 - x - 4.5)
+    np.testing.assert_allclose(t["binding_energy_ev"].to_numpy()[:50], 1486.6 - x)  # the work function (4.5) is kept, not subtracted
     b2 = m.metadata["blocks"][2]
     assert b2["technique"] == "XPS" and b2["source_energy_ev"] == 1486.6  # inherited
     assert b2["sputter_source"]["mode"] == "continuous"
@@ -320,7 +320,7 @@ def test_synthetic_irregular_multi_block_binding_axis(tmp_path):
     t = read(p).tables["xps_spectra"]
     np.testing.assert_array_equal(t["binding_energy_ev"].to_numpy(), np.concatenate([x1, x2]))
     np.testing.assert_allclose(
-        t["kinetic_energy_ev"].to_numpy(), 1486.6 - np.concatenate([x1, x2]) - 4.5
+        t["kinetic_energy_ev"].to_numpy(), 1486.6 - np.concatenate([x1, x2])
     )
     assert t["region"].to_pylist() == ["Fe"] * 4 + ["O"] * 3
     assert t["point"].to_pylist() == [0, 1, 2, 3, 0, 1, 2]

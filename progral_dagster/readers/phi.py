@@ -26,8 +26,9 @@ definitions, and is checked on every read:
 
 Table ``xps_spectra``: block (region index, 0-based), region (name), cycle (1-based; null for
 ``.spe``), sputter_time_s (s, ``.pro`` only), point (0-based), binding_energy_ev (eV, from the
-region definition), kinetic_energy_ev (hv - BE - analyser work function, hv from
-``XraySource``), intensity (the file's unit, normally counts per second: ``metadata.unit``).
+region definition), kinetic_energy_ev (hv - BE, hv from ``XraySource``: the kinetic energy
+referenced to the Fermi level, as the VAMAS reader gives it; the analyser work function is kept
+in ``metadata.work_function_ev``), intensity (the file's unit, normally counts per second: ``metadata.unit``).
 
 Metadata: every header line (repeated keys as lists), ``regions`` (parsed definitions),
 ``n_cycles``, ``sputter_times_s`` and ``profile_areas`` (``.pro``), ``excitation_energy_ev``,
@@ -272,7 +273,7 @@ def read(paths) -> Measurement:
         names.append(reg["name"])
         region_idx.append(np.full(n * nc, bi))
     be = np.concatenate(cols["be"])
-    ke = hv - be - (phi or 0.0) if hv else None
+    ke = hv - be if hv else None
     nrows = len(be)
     table = pa.table(
         {

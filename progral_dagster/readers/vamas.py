@@ -16,7 +16,8 @@ take the first block's value.
 - REGULAR scans: abscissa = start + i * increment; IRREGULAR scans (as CasaXPS writes them):
   no abscissa start/increment, the abscissa is the first corresponding variable.
 - "Unknown" is written ``1e37`` (``1e+37``, ``1E37``, ``1e+037``): stored as null/None.
-- CRLF and LF, ASCII or Latin-1/UTF-8 text.
+- CRLF and LF, ASCII or Latin-1/UTF-8 text; blank lines before the format identifier (Kratos
+  ESCApe exports) are skipped.
 - CasaXPS keeps its quantification regions and fitted components in block comment lines
   (``CASA region (*name*) (*background*) start end rsf ...`` and
   ``CASA comp (*name*) (*lineshape*) Area v ... MFWHM v ... Position v ... RSF v ...``).
@@ -27,9 +28,14 @@ Tables
 axis too): block (0-based, file order), region (block identifier), cycle and sputter_time_s
 (depth-profile modes, from an experimental variable whose label names a time; else null),
 point (0-based), kinetic_energy_ev and binding_energy_ev (eV; the abscissa gives one, the other
-is derived for photon sources as BE = hv - KE - phi, phi the analyser work function where the
-file gives one, else 0; AES blocks keep binding energy null), intensity (first corresponding
-variable, in the unit the file states: ``metadata.blocks[i].ordinate_unit``).
+is derived for photon sources as BE = hv - KE; AES blocks keep binding energy null), intensity
+(first corresponding variable, in the unit the file states: ``metadata.blocks[i].ordinate_unit``).
+The analyser work function the block states is kept in its metadata (``work_function_ev``) but
+not subtracted: instruments write a kinetic energy already referenced to the Fermi level
+(spectrometers are calibrated on Au 4f / Cu 2p binding energies). Checked on exports of three
+vendors: SPECS Prodigy (phi = 4.108 in the file; O 1s of MgO at 531.0 eV and As 3d of CuMnAs at
+42.1 eV only without subtracting it), Kratos ESCApe (phi = -4.5; a 1200 to -5 eV survey window
+only without it), and files with phi = 0 (CasaXPS exports, this project's simulator).
 
 ``tof_sims_spectra`` (SIMS-family blocks whose abscissa is a mass): channel null, mz (u),
 intensity (counts).
@@ -37,9 +43,11 @@ intensity (counts).
 ``xps_casa_components`` (when CasaXPS regions/components are present): block, region (the
 CasaXPS region name), kind ``region``/``component``, name, lineshape (components),
 background (regions), start_ev/end_ev (regions), position_ev, fwhm_ev, area, rsf, parameters
-(JSON of every keyword and value on the line). Energies are on the block's abscissa scale
-as CasaXPS stores them (kinetic energy for a kinetic-energy abscissa); ``parameters`` adds
-``energy_scale`` and, where derivable, the binding-energy equivalents.
+(JSON of every keyword and value on the line). Energies as CasaXPS stores them: kinetic
+energy, whatever the block's abscissa (a binding-energy block's regions and components are in
+kinetic energy too); ``parameters`` adds ``energy_scale`` ("kinetic energy") and, for photon
+sources with a known energy, the binding-energy equivalents (``binding_ev``,
+``position_binding_ev``; same conversion as the spectra).
 
 Metadata: the experiment header (identifiers, comment lines, modes, experimental variables),
 and per block every parameter (unknown values as None), the comment lines, the corresponding
@@ -100,8 +108,12 @@ _CASA_TOKEN = re.compile(r"\(\*(.*?)\*\)|(\S+)")
 
 
 def sniff(path: Path, head: bytes) -> str | None:
-    first = head.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf").strip()
-    return "vamas" if first.decode("latin-1") == MAGIC else None
+    # The first non-blank line: Kratos ESCApe exports start with empty lines before it.
+    for line in head.lstrip(b"\xef\xbb\xbf").split(b"\n"):
+        first = line.strip()
+        if first:
+            return "vamas" if first.decode("latin-1") == MAGIC else None
+    return None
 
 
 class _Cursor:
@@ -173,8 +185,12 @@ def _decode(raw: bytes) -> str:
 
 def _read_header(c: _Cursor) -> dict:
     h: dict = {}
+    while c.i < len(c.lines) and not c.lines[c.i].strip():
+        c.i += 1  # blank lines before the identifier (Kratos ESCApe exports)
     if c.text("format identifier") != MAGIC:
-        raise UnsupportedFormat(c.path, "first line is not the VAMAS format identifier", "line 1")
+        raise UnsupportedFormat(
+            c.path, "first line is not the VAMAS format identifier", f"line {c.i}"
+        )
     for key in ("institution", "instrument_model", "operator", "experiment"):
         h[key] = c.text(f"{key} identifier")
     h["comment"] = c.take(c.count("number of header comment lines"), "header comment")
@@ -416,9 +432,11 @@ def _num(v) -> float | None:
 
 
 def _casa_rows(block_index: int, b: dict, to_be) -> list[dict]:
+    """``to_be``: binding energy of a kinetic energy (CasaXPS keeps region limits and component
+    positions in kinetic energy whatever the block's abscissa, binding-energy blocks included)."""
     rows = []
     region = None
-    scale = b["abscissa"]["label"] if b.get("abscissa") else None
+    scale = "kinetic energy"
     for line in _casa_lines(b["comment"]):
         toks = [(m.group(1), m.group(2)) for m in _CASA_TOKEN.finditer(line)][2:]
         strings = [q for q, w in toks if q is not None and not w]
@@ -427,8 +445,10 @@ def _casa_rows(block_index: int, b: dict, to_be) -> list[dict]:
             nums = [w for q, w in toks[2:] if w]
             vals = [_num(x) for x in nums[:3]] + [None] * 3
             params = {"raw": line, "values": nums, "energy_scale": scale}
-            if to_be is not None and vals[0] is not None and vals[1] is not None:
-                params["binding_ev"] = [to_be(vals[0]), to_be(vals[1])]
+            if vals[0] is not None and vals[1] is not None:
+                be = [to_be(vals[0]), to_be(vals[1])]
+                if None not in be:
+                    params["binding_ev"] = be
             rows.append(
                 dict(
                     block=block_index,
@@ -451,7 +471,7 @@ def _casa_rows(block_index: int, b: dict, to_be) -> list[dict]:
             first = {k: (_num(v[0]) if v else None) for k, v in kw.items()}
             params = {"raw": line, "keywords": kw, "energy_scale": scale}
             pos = first.get("Position")
-            if to_be is not None and pos is not None:
+            if pos is not None and to_be(pos) is not None:
                 params["position_binding_ev"] = to_be(pos)
             rows.append(
                 dict(
@@ -545,16 +565,7 @@ def read(paths) -> Measurement:
             y = vals[:, 1]
             ylab = corr[1]
         hv = b["source_energy_ev"]
-        phi = b["work_function_ev"] or 0.0
         kind = _energy_kind(ab["label"])
-
-        def to_be(v, hv=hv, phi=phi, kind=kind, tech=tech):
-            """Binding energy of a position on this block's abscissa (None if unknown)."""
-            if kind == "binding":
-                return v
-            if tech not in _PHOTON or not hv or kind is None:
-                return None
-            return hv - v - phi
 
         mb = {k: v for k, v in b.items() if k not in ("comment",)}
         mb.update(
@@ -574,7 +585,12 @@ def read(paths) -> Measurement:
                 f"line {b['line']}",
             )
         techniques.append(lake_tech)
-        casa.extend(_casa_rows(bi, b, to_be))
+
+        def ke_to_be(v, hv=hv, tech=tech):
+            """Binding energy of a kinetic energy in this block (None if unknown)."""
+            return hv - v if tech in _PHOTON and hv else None
+
+        casa.extend(_casa_rows(bi, b, ke_to_be))
         if tech in _SIMS_FAMILY and re.search(
             r"mass|m/z|amu|\bu\b", ab["label"] + " " + ab["unit"], re.I
         ):
@@ -589,9 +605,9 @@ def read(paths) -> Measurement:
         be = x if kind == "binding" else None
         if tech in _PHOTON and hv:
             if kind == "kinetic":
-                be = hv - x - phi
+                be = hv - x
             else:
-                ke = hv - x - phi
+                ke = hv - x
         tval = b["experimental_variable_values"][time_var] if time_var is not None else None
         if time_var is not None:
             cycles.setdefault(tval, len(cycles) + 1)
