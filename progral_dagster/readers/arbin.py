@@ -10,6 +10,16 @@
   first_start_datetime, schedule_file_name, ...) holds no data points. Alone it is rejected
   with that reason; read together with its data file (``read([data_csv, metadata_csv])``)
   its fields become the measurement's metadata.
+- MITS Pro 8 CSV export: titles with spaces (``Data Point,Date Time,Test Time (s),...,
+  Cycle Index,Step Index,Current (A),...,Aux_Temperature_1 (C)``), dates quoted with a leading
+  tab; its ``<test>_Channel_<n>_GlobalInfo.CSV`` (``TEST REPORT`` banner, channel, start time,
+  schedule, software version) is, like ``_Metadata.csv``, rejected alone with that reason and
+  read into ``metadata.global_info`` with its data file.
+- Database pulls may leave ``Cycle_Index``/``Step_Index`` empty in every record (TRI's
+  ``2017-05-09_test-TC-contact_CH33.csv``): they are then treated as absent (cycle 1, step 1,
+  direction decided record by record; ``metadata.empty_index_columns``); empty in only some
+  records, the file is refused naming the first. ``_Metadata.csv`` titles are lower case or
+  capitalised (``Test_ID``, ``First_Start_DateTime``); both are read.
 - Excel export (``.xlsx``; the sample labelled Lanhe, ``bs542_..._Channel_11.xlsx``, is one):
   a ``Global_Info`` sheet (channel, start time, schedule, software version) and the data in
   ``Channel_<ch>_<k>`` sheets, continued over several sheets for long tests.
@@ -107,6 +117,34 @@ def _is_metadata_titles(line: str) -> bool:
     return _META_KEYS <= cells
 
 
+def _is_global_info(text: str) -> bool:
+    """MITS Pro 8's ``<test>_Channel_<n>_GlobalInfo.CSV``: a ``TEST REPORT`` banner, then the
+    titles ``Channel,Start DateTime,Schedule File Name,...`` and one row of values."""
+    lines = text.split("\n")[:12]
+    return (
+        bool(lines)
+        and "TEST REPORT" in lines[0]
+        and any(ln.startswith("Channel,Start DateTime,") for ln in lines)
+    )
+
+
+def _global_info_csv(path: Path) -> dict:
+    text = path.read_bytes()[: 1 << 16].decode("latin-1")
+    rows = list(csv.reader(io.StringIO(text)))
+    meta: dict = {}
+    for k, row in enumerate(rows):
+        cells = [c.strip() for c in row]
+        if cells and cells[0] == "Channel" and k + 1 < len(rows):
+            meta.update({t: v.strip() for t, v in zip(cells, rows[k + 1], strict=False) if t})
+            break
+        for j, c in enumerate(cells[:-1]):  # ",, Test Name, <name>, ..." / ",,Export Time,<time>"
+            if c in ("Test Name", "Export Time") and cells[j + 1]:
+                meta[c] = cells[j + 1]
+    if "Channel" not in meta:
+        raise ReaderError(path, "Arbin global-info CSV without its Channel/Start DateTime row")
+    return meta
+
+
 def sniff(path: Path, head: bytes) -> str | None:
     if head[4:19] == _JET and path.suffix.lower() == ".res":
         return "arbin-res"
@@ -118,7 +156,7 @@ def sniff(path: Path, head: bytes) -> str | None:
     first = head.split(b"\n", 1)[0].decode("latin-1").strip()
     if "," not in first:
         return None
-    if _is_metadata_titles(first):
+    if _is_metadata_titles(first) or _is_global_info(head[:4096].decode("latin-1")):
         return "arbin-csv"
     names = {split_title(c)[0] for c in first.split(",")}
     if {"data_point", "cycle_index", "step_index"} <= names and (
@@ -164,8 +202,23 @@ def to_cycling(
     time_s = scaled("time", "time")
     current = scaled("current", "current")
     voltage = scaled("voltage", "voltage")
+    # Cycle_Index / Step_Index columns present but empty in every record (seen in data pulled
+    # from Arbin's database, e.g. TRI's 2017-05-09_test-TC-contact_CH33.csv) are treated as
+    # absent; a column empty only in some records is refused (no value can be assumed there).
+    empty_indices = []
+    for key, title in (("cycle", "Cycle_Index"), ("step", "Step_Index")):
+        if key in cols:
+            missing = ~np.isfinite(np.asarray(cols[key], dtype=np.float64))
+            if missing.all():
+                del cols[key]
+                empty_indices.append(title)
+            elif missing.any():
+                bad = int(np.flatnonzero(missing)[0]) + 1
+                raise ReaderError(path, f"empty or non-numeric {title} in data row {bad}")
     cycle = cycles_from_one(cols["cycle"]) if "cycle" in cols else np.ones(n, dtype=np.int32)
     step = np.rint(cols["step"]).astype(np.int64) if "step" in cols else np.ones(n, dtype=np.int64)
+    # without step numbers the direction is decided record by record, not over the whole file
+    kinds_by = segments(step, cycle) if "step" in cols else None
 
     def counter(canon: str) -> np.ndarray:
         if canon not in cols:
@@ -183,7 +236,7 @@ def to_cycling(
         current_a=current,
         cycle=cycle,
         step=step,
-        step_type=step_types_from_current(current, segments(step, cycle)),
+        step_type=step_types_from_current(current, kinds_by),
         charge_capacity_ah=counter("charge_capacity"),
         discharge_capacity_ah=counter("discharge_capacity"),
         charge_energy_wh=counter("charge_energy"),
@@ -194,6 +247,7 @@ def to_cycling(
     meta = {
         "n_records": n,
         "n_cycles": int(np.unique(cycle).size),
+        "empty_index_columns": empty_indices,
         "original_units": {
             k: (units.get(k) or f"{_DEFAULT_UNITS[_UNIT_KIND[k]]} (assumed: title has no unit)")
             for k in _UNIT_KIND
@@ -211,10 +265,14 @@ def _metadata_csv(path: Path) -> dict:
             path, "not an Arbin test-metadata CSV (titles test_id, iv_ch_id, schedule_file_name)"
         )
     meta = {k.strip(): v.strip() for k, v in zip(rows[0], rows[1], strict=False) if k.strip()}
+    # titles are lower case in some exports (test_id, first_start_datetime), capitalised in
+    # others (Test_ID, First_Start_DateTime): the Unix times are found either way
+    lower = {k.lower(): k for k in meta}
     for key in ("first_start_datetime", "last_resume_datetime", "last_end_datetime"):
-        v = meta.get(key)
+        title = lower.get(key)
+        v = meta.get(title) if title else None
         if v and v.isdigit() and int(v) > 0:
-            meta[key + "_iso"] = datetime.fromtimestamp(int(v), UTC).isoformat()
+            meta[title + "_iso"] = datetime.fromtimestamp(int(v), UTC).isoformat()
     return meta
 
 
@@ -254,6 +312,13 @@ def _read_csv(path: Path) -> tuple[pa.Table, dict]:
             "Arbin test-metadata file (test_id, channel, schedule, start time), not data: it is read "
             "together with its data file, e.g. read([FastCharge_000025_CH8.csv, "
             "FastCharge_000025_CH8_Metadata.csv])",
+        )
+    if _is_global_info(buf[: min(len(buf), 4096)].to_pybytes().decode("latin-1")):
+        raise ReaderError(
+            path,
+            "Arbin global-info file (channel, start time, schedule, software version), not data: "
+            "it is read together with its data export, e.g. read([<test>_Channel_2_Wb_1.CSV, "
+            "<test>_Channel_2_GlobalInfo.CSV])",
         )
     titles = next(csv.reader([title_line]))
     found, units, temp = _titles_map(titles)
@@ -440,17 +505,22 @@ def read(paths) -> Measurement:
     data_path = ps[0]
     extra_meta: dict = {}
     if len(ps) > 1:
-        # a data file and its _Metadata.csv, in either order
-        heads = {p: p.read_bytes()[:4096].split(b"\n", 1)[0].decode("latin-1") for p in ps}
-        metas = [p for p in ps if _is_metadata_titles(heads[p])]
-        datas = [p for p in ps if p not in metas]
-        if len(datas) != 1 or len(metas) > 1:
+        # a data file and its _Metadata.csv or _GlobalInfo.CSV, in any order
+        heads = {p: p.read_bytes()[:4096].decode("latin-1") for p in ps}
+        metas = [p for p in ps if _is_metadata_titles(heads[p].split("\n", 1)[0])]
+        infos = [p for p in ps if p not in metas and _is_global_info(heads[p])]
+        datas = [p for p in ps if p not in metas and p not in infos]
+        if len(datas) != 1 or len(metas) > 1 or len(infos) > 1:
             raise ReaderError(
-                ps[0], "an Arbin group is one data file and at most one _Metadata.csv"
+                ps[0],
+                "an Arbin group is one data file and at most one _Metadata.csv and one "
+                "_GlobalInfo.CSV",
             )
         data_path = datas[0]
         if metas:
-            extra_meta = {"test_metadata": _metadata_csv(metas[0])}
+            extra_meta["test_metadata"] = _metadata_csv(metas[0])
+        if infos:
+            extra_meta["global_info"] = _global_info_csv(infos[0])
     with open(data_path, "rb") as fh:
         head = fh.read(65536)
     fmt = sniff(data_path, head)
@@ -465,6 +535,8 @@ def read(paths) -> Measurement:
     else:
         table, meta = _read_csv(data_path)
     meta.update(extra_meta)
+    if not meta.get("start_time") and meta.get("global_info", {}).get("Start DateTime"):
+        meta["start_time"] = _start_from_clock([meta["global_info"]["Start DateTime"]], "text")
     meta["source_columns"] = {
         "record": "Data_Point",
         "time_s": "Test_Time",
@@ -480,7 +552,11 @@ def read(paths) -> Measurement:
         reader="arbin",
         reader_version=READER_VERSION,
         instrument="Arbin"
-        + (f" {meta['Software Version']}" if meta.get("Software Version") else ""),
+        + (
+            f" {meta.get('Software Version') or meta['global_info']['Software Version']}"
+            if meta.get("Software Version") or meta.get("global_info", {}).get("Software Version")
+            else ""
+        ),
         metadata=meta,
         tables={"cycling": table},
         paths=[str(p) for p in ps],

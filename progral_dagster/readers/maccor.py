@@ -14,6 +14,15 @@ Layouts (real files in shared/samples/cycler-other):
   comparing the ``TestTime`` span with the span of the wall-clock column (``DPT Time``):
   seconds, minutes or hours, whichever matches (``metadata.time_unit``). The sample's last
   line is cut mid-record; such a partial last record is dropped and noted.
+- Variants met in public data (TRI's beep, Argonne via battery-data-toolkit, cellpy, PyProBE):
+  the test time titled with its unit (``Test (Sec)``, ``Test (Min)``, ``Test (Hr)``: the title's
+  unit is used, never inferred, since a paused test's wall clock runs ahead of its test time);
+  MIMS Client text exports with a three-line ``key:<TAB>value`` header and durations such as
+  ``0d 00:00:5.05000019073486`` (one-digit fields, long fractions); exports in mA/mAh/mWh
+  (``mAmps``, ``mAmp-hr``, ``mWatt-hr``); and comma-separated CSV exports (``Rec,Cycle C,Step,
+  Test Time (sec),...,Capacity,Energy,Current,Voltage,DPT Time,Temp 1``) without a state
+  column, whose ``Current`` is taken as signed (positive charges) and whose step directions come
+  from it (``metadata.source_columns`` says so).
 - AC impedance export (``*.EDA0001.041``): ``MACCOR, INC. AC Impedance Test`` header block,
   then ``Freq(Hz)<TAB>Polar(V)<TAB>time(sec)<TAB>Z'(a)<TAB>Z''(b)<TAB>Phase_Angle...``. ``Z''``
   is Im(Z) as measured (the file's own phase angle is atan2(Z'', Z')), so it is stored as is.
@@ -22,7 +31,8 @@ Cycling mapping: Maccor logs an unsigned current with a state letter (``C`` char
 discharge, ``R`` rest, ``FRA`` impedance, others such as ``O``/``S``/``P`` kept as ``other``);
 the current gets the sign of the state. ``Amp-hr``/``Watt-hr`` are one running counter each
 (restarting when Maccor resets it); their increments are booked to charge in ``C`` rows and to
-discharge in ``D`` rows, and summed per cycle. Cycle: ``Cyc#`` (raw export) or ``Cycle C``
+discharge in ``D`` rows (rows of charge/discharge steps where there is no state column), and
+summed per cycle. Cycle: ``Cyc#`` (raw export) or ``Cycle C``
 (MIMS export; ``Cycle P`` is kept in the metadata), numbered from 1.
 
 Why not a library: cellpy and beep read these exports but pull in large dependency trees for a
@@ -38,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._cycler_text import (
     Columns,
@@ -58,6 +69,8 @@ from .cycling_common import (
     cycles_from_one,
     cycling_table,
     impedance_table,
+    segments,
+    step_types_from_current,
 )
 
 FORMATS = ("maccor-text", "maccor-impedance")
@@ -70,22 +83,56 @@ _TITLES: dict[str, tuple[str, ...]] = {
     "cycle": ("cyc#", "cycle c", "cycle"),
     "cycle_p": ("cycle p",),
     "step": ("step",),
-    "test_time": ("testtime", "test time", "test (sec)", "test time (sec)"),
-    "capacity": ("amp-hr", "cap. [ah]", "capacity (ahr)", "ahr"),
-    "energy": ("watt-hr", "ener. [wh]", "energy (whr)", "whr"),
-    "current": ("amps", "current [a]", "current"),
+    "test_time": ("testtime", "test time"),
+    "capacity": (
+        "amp-hr",
+        "cap. [ah]",
+        "capacity (ahr)",
+        "ahr",
+        "capacity",
+        "mamp-hr",
+        "cap. [mah]",
+    ),
+    "energy": ("watt-hr", "ener. [wh]", "energy (whr)", "whr", "energy", "mwatt-hr", "ener. [mwh]"),
+    "current": ("amps", "current [a]", "current", "mamps", "current [ma]"),
     "voltage": ("volts", "voltage [v]", "voltage"),
     "state": ("state", "md"),
     "wallclock": ("dpt time", "dpt time "),
     "temperature": ("temp 1", "temperature", "temp"),
 }
+# titles whose values are in thousandths of the lake unit (mA, mAh, mWh exports)
+_MILLI = {"mamps", "current [ma]", "mamp-hr", "cap. [mah]", "mwatt-hr", "ener. [mwh]"}
 STATE_TYPES = {"C": "charge", "D": "discharge", "R": "rest", "FRA": "impedance"}
 _DAYTIME = r"^\s*(\d+)d\s+(\d+):(\d+):([0-9.,]+)\s*$"
+# "Test (Sec)", "Test (Min)", "Test Time (Hr)", ...: the test time with its unit in the title
+_TIMED_TITLE = re.compile(r"^test\s*(?:time)?\s*\(\s*(sec|s|min|hr|h)\s*\)$")
+_TIME_FACTORS = {"sec": (1.0, "s"), "s": (1.0, "s"), "min": (60.0, "min"), "hr": (3600.0, "h"),
+                 "h": (3600.0, "h")}  # fmt: skip
+# "[Nd ]h:m:s[.f]" with one-digit fields and long fractions (MIMS Client: "0d 00:00:5.05000019")
+_LOOSE_DURATION = r"^\s*(?:(?P<d>\d+)d\s+)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:[.,]\d*)?)\s*$"
+_CLOCK_FORMATS = (
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%d.%m.%Y %H:%M:%S",
+    "%d-%b-%y %I:%M:%S %p",
+    "%d-%b-%Y %I:%M:%S %p",
+    "%d-%b-%y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+)
+
+
+def _title_cells(line: str) -> tuple[list[str], str]:
+    """The cells of a (possible) title line and its delimiter: tab (MIMS text and raw exports)
+    or comma (MIMS Client CSV export)."""
+    cells = line.split("\t")
+    if len(cells) == 1 and "," in line:
+        return line.split(","), ","
+    return cells, "\t"
 
 
 def _find_titles(lines: list[str]) -> int | None:
     for k, line in enumerate(lines):
-        cells = [c.strip().lower() for c in line.split("\t")]
+        cells = [c.strip().lower() for c in _title_cells(line)[0]]
         if cells and cells[0] in ("rec#", "rec") and "step" in cells:
             return k
     return None
@@ -98,7 +145,7 @@ def sniff(path: Path, head: bytes) -> str | None:
     lines = text.split("\n")[:_MAX_HEADER]
     k = _find_titles(lines)
     if k is not None:
-        cells = {c.strip().lower() for c in lines[k].split("\t")}
+        cells = {c.strip().lower() for c in _title_cells(lines[k].rstrip("\r"))[0]}
         if cells & set(_TITLES["current"]) and cells & set(_TITLES["voltage"]):
             return "maccor-text"
     return None
@@ -112,9 +159,14 @@ def _column(titles: list[str], key: str) -> str | None:
     return None
 
 
-def _header_metadata(lines: list[str]) -> dict:
+def _header_metadata(lines: list[str], delimiter: str = "\t") -> dict:
     meta: dict = {}
-    if lines and lines[0].startswith("Today's Date"):
+    if (
+        lines
+        and lines[0].startswith("Today's Date")
+        and "Date of Test:" in lines[0]
+        and "Filename:" in lines[0]
+    ):
         line = lines[0]
         for key, pat in (
             ("date_of_test", r"Date of Test:\s*([^\t]+)"),
@@ -127,20 +179,28 @@ def _header_metadata(lines: list[str]) -> dict:
                 meta[key] = m.group(1).strip()
         return meta
     for line in lines:
-        if "\t" in line:
-            key, _, value = line.partition("\t")
-            key = key.strip().rstrip(":")
+        if delimiter not in line:
+            continue
+        cells = line.split(delimiter)
+        keys = cells[0::2]
+        if len(cells) >= 4 and all(c.strip().endswith(":") for c in keys if c.strip()):
+            # "Today's Date:<TAB>14 December 2020<TAB>Date of Test:<TAB>11 December 2020, ..."
+            pairs = list(zip(keys, cells[1::2], strict=False))
+        else:
+            pairs = [(cells[0], delimiter.join(cells[1:]))]
+        for key, value in pairs:
+            key = key.strip().rstrip(":").strip()
             if key:
                 meta[key] = value.strip()
     return meta
 
 
 def _start_time(meta: dict) -> str | None:
-    for key in ("Started", "date_of_test"):
+    for key in ("Started", "date_of_test", "Date of Test"):
         v = meta.get(key)
         if not v:
             continue
-        for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M:%S"):
+        for fmt in ("%m/%d/%Y", *_CLOCK_FORMATS, "%d %B %Y, %I:%M:%S %p"):
             try:
                 t = datetime.strptime(v.strip(), fmt)
                 return t.date().isoformat() if fmt == "%m/%d/%Y" else t.isoformat()
@@ -154,13 +214,13 @@ def _iso(epoch_s: float) -> str:
     return (datetime(1970, 1, 1) + timedelta(seconds=float(epoch_s))).isoformat()
 
 
-def _clock(line: bytes, index: int) -> float | None:
+def _clock(line: bytes, index: int, delimiter: bytes = b"\t") -> float | None:
     """Seconds since 1970 of the wall-clock cell of one data line (None if unparseable)."""
-    cells = line.rstrip(b"\r\n").split(b"\t")
+    cells = line.rstrip(b"\r\n").split(delimiter)
     if index >= len(cells):
         return None
-    text = cells[index].decode("latin-1").strip()
-    for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M:%S"):
+    text = cells[index].decode("latin-1").strip().strip('"')
+    for fmt in _CLOCK_FORMATS:
         try:
             return (datetime.strptime(text, fmt) - datetime(1970, 1, 1)).total_seconds()
         except ValueError:
@@ -185,6 +245,39 @@ def _time_unit(test_time: np.ndarray, clock: np.ndarray | None) -> tuple[float, 
     return best[1], best[2], f"inferred: TestTime span {span_t:g} vs wall-clock span {span_c:g} s"
 
 
+def _test_time_column(names: list[str]) -> tuple[str | None, tuple[float, str] | None]:
+    """The test-time column and, where its title states one (``Test (Sec)``, ``Test (Min)``),
+    its unit as (factor to seconds, unit name)."""
+    for t in names:
+        m = _TIMED_TITLE.match(t.strip().lower())
+        if m:
+            return t, _TIME_FACTORS[m.group(1)]
+    return _column(names, "test_time"), None
+
+
+def _durations(col) -> np.ndarray:
+    """Seconds of ``[Nd ]h:mm:ss[.f]`` test times; the fast decoder first, then a regular
+    expression for the looser form MIMS Client writes (``0d 00:00:5.05000019073486``:
+    one-digit fields, more fraction digits than the fast decoder takes, decimal comma)."""
+    try:
+        return durations_seconds(col)
+    except ValueError:
+        pass
+    a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    parts = pc.extract_regex(pc.replace_substring(a, ",", "."), _LOOSE_DURATION)
+    bad = parts.is_null().to_numpy(zero_copy_only=False)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise ValueError(f"row {row} is not a [Nd ]h:mm:ss[.f] duration")
+
+    def field(name: str) -> np.ndarray:
+        f = pc.struct_field(parts, name)
+        f = pc.if_else(pc.equal(f, ""), "0", f)
+        return column_numpy(pc.cast(f, pa.float64()))
+
+    return field("d") * 86400.0 + field("h") * 3600.0 + field("m") * 60.0 + field("s")
+
+
 @guarded
 def read(paths) -> Measurement:
     path = Path(paths if not isinstance(paths, (list, tuple)) else paths[0])
@@ -200,31 +293,35 @@ def read(paths) -> Measurement:
     lines_all = head.decode("latin-1").split("\n")[:_MAX_HEADER]
     k = _find_titles([ln.rstrip("\r") for ln in lines_all])
     lines, start = header_lines(buf, k + 1, path)
-    titles = lines[k].split("\t")
+    titles, delim = _title_cells(lines[k])
+    bdelim = delim.encode()
     while titles and not titles[-1].strip():
         titles.pop()
-    meta = _header_metadata(lines[:k])
+    meta = _header_metadata(lines[:k], delim)
     # first data line (skip blank lines)
     probe = buf[start : min(len(buf), start + 65536)].to_pybytes()
     first = next((ln.rstrip(b"\r") for ln in probe.split(b"\n") if ln.strip()), b"")
     if not first:
         raise ReaderError(path, "no data rows after the column titles", f"line {k + 2}")
-    n_fields = first.count(b"\t") + 1
+    n_fields = first.count(bdelim) + 1
     names = [t.strip() or f"_col{i}" for i, t in enumerate(titles)]
     if n_fields > len(names):
         names += [f"_extra{i}" for i in range(n_fields - len(names))]
     elif n_fields < len(names):
         names = names[:n_fields]
-    end = last_line_complete(buf, start, b"\t", n_fields)
+    end = last_line_complete(buf, start, bdelim, n_fields)
     col = {key: _column(names, key) for key in _TITLES}
-    for key in ("test_time", "current", "voltage", "state"):
+    col["test_time"], titled_unit = _test_time_column(names)
+    for key in ("test_time", "current", "voltage"):
         if col[key] is None:
             raise ReaderError(
                 path, f"no {key.replace('_', ' ')} column among the titles", f"line {k + 1}"
             )
-    tt_cell = first.split(b"\t")[names.index(col["test_time"])]
+    if col["state"] is None and delim == "\t":
+        raise ReaderError(path, "no state column among the titles", f"line {k + 1}")
+    tt_cell = first.split(bdelim)[names.index(col["test_time"])]
     daytime = re.match(_DAYTIME.encode(), tt_cell) is not None
-    decimal_comma = re.search(rb"\d,\d", first) is not None
+    decimal_comma = delim == "\t" and re.search(rb"\d,\d", first) is not None
     numeric = [
         col[c]
         for c in (
@@ -241,28 +338,33 @@ def read(paths) -> Measurement:
         if col[c]
     ]
     types = {c: pa.float64() for c in numeric}
-    types[col["state"]] = pa.string()
+    if col["state"]:
+        types[col["state"]] = pa.string()
     types[col["test_time"]] = pa.string() if daytime else pa.float64()
     table = read_body(
-        path, buf, start, end, names, delimiter="\t", decimal_comma=decimal_comma,
+        path, buf, start, end, names, delimiter=delim, decimal_comma=decimal_comma,
         types=types, include=list(types), first_line=k + 2, null_values=["", "N/A"],
+        quote_char='"' if delim == "," else False,
     )  # fmt: skip
     n = table.num_rows
     if n == 0:
         raise ReaderError(path, "no data rows after the column titles")
     for c in (col["test_time"], col["current"], col["voltage"], col["state"]):
-        if table.column(c).null_count:
+        if c and table.column(c).null_count:
             raise ReaderError(path, f"empty value in column {c!r} (damaged file?)")
     data = Columns(table)
     del table
 
     def num(key: str) -> np.ndarray | None:
         c = col[key]
-        return data.get(c) if c else None
+        if not c:
+            return None
+        a = data.get(c)
+        return a * 1e-3 if c.strip().lower() in _MILLI else a
 
     if daytime:
         try:
-            tt = durations_seconds(data.take(col["test_time"]))
+            tt = _durations(data.take(col["test_time"]))
         except ValueError as exc:
             raise ReaderError(path, f"test time: data {exc}") from None
     else:
@@ -272,20 +374,38 @@ def read(paths) -> Measurement:
     if col["wallclock"]:  # only the first and the last record's wall clock are needed
         ci = names.index(col["wallclock"])
         tail = buf[max(start, end - 65536) : end].to_pybytes().rstrip(b"\r\n")
-        c0, c1 = _clock(first, ci), _clock(tail[tail.rfind(b"\n") + 1 :], ci)
+        c0 = _clock(first, ci, bdelim)
+        c1 = _clock(tail[tail.rfind(b"\n") + 1 :], ci, bdelim)
         clock = np.array([c0, c1], dtype=float) if c0 is not None and c1 is not None else None
-    factor, unit, unit_note = (1.0, "s", "d hh:mm:ss") if daytime else _time_unit(tt, clock)
+    if daytime:
+        factor, unit, unit_note = 1.0, "s", "d hh:mm:ss"
+    elif titled_unit:
+        # the title states the unit: no inference (a paused test's wall clock runs on while
+        # the test time stands still, which would mislead the comparison below)
+        factor, unit = titled_unit
+        unit_note = f"column title {col['test_time']!r}"
+    else:
+        factor, unit, unit_note = _time_unit(tt, clock)
     time_s = tt * factor
 
-    step_type, states = string_codes(
-        data.take(col["state"]), lambda s: STEP_TYPES.index(STATE_TYPES.get(s, "other"))
-    )
-    is_c = step_type == CHARGE
-    is_d = step_type == DISCHARGE
     amps = num("current")
-    current = np.where(is_c, np.abs(amps), np.where(is_d, -np.abs(amps), amps))
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
     step = np.rint(num("step")).astype(np.int64) if col["step"] else np.ones(n, dtype=np.int64)
+    if col["state"]:
+        step_type, states = string_codes(
+            data.take(col["state"]), lambda s: STEP_TYPES.index(STATE_TYPES.get(s, "other"))
+        )
+        is_c = step_type == CHARGE
+        is_d = step_type == DISCHARGE
+        current = np.where(is_c, np.abs(amps), np.where(is_d, -np.abs(amps), amps))
+    else:
+        # CSV export without a state column: the current is signed (positive charges) and the
+        # direction of each step comes from it
+        states = []
+        current = amps
+        step_type = step_types_from_current(current, segments(step, cycle))
+        is_c = step_type == CHARGE
+        is_d = step_type == DISCHARGE
 
     def booked(key: str, mask: np.ndarray) -> np.ndarray:
         return booked_per_cycle(num(key), mask, cycle)
@@ -305,10 +425,26 @@ def read(paths) -> Measurement:
         temperature_c=num("temperature"),
         path=path,
     )
+
+    def unit_of(key: str, base: str) -> str:
+        return f"m{base}" if col[key] and col[key].strip().lower() in _MILLI else base
+
+    sign_source = (
+        f"{col['current']} signed by {col['state']}"
+        if col["state"]
+        else f"{col['current']} as written (no state column: taken as signed, positive charges)"
+    )
+    direction = col["state"] or f"sign of {col['current']} per step"
     metadata = {
         **{k2: v for k2, v in meta.items()},
         "start_time": _iso(c0) if c0 is not None else _start_time(meta),
-        "export_variant": "raw data (Rec#)" if col["record"] == "Rec#" else "MIMS text (Rec)",
+        "export_variant": (
+            "CSV (comma-separated)"
+            if delim == ","
+            else "raw data (Rec#)"
+            if col["record"] == "Rec#"
+            else "MIMS text (Rec)"
+        ),
         "time_unit": unit,
         "time_unit_source": unit_note,
         "decimal_separator": "," if decimal_comma else ".",
@@ -322,17 +458,17 @@ def read(paths) -> Measurement:
             "step": col["step"],
             "time_s": col["test_time"],
             "voltage_v": col["voltage"],
-            "current_a": f"{col['current']} signed by {col['state']}",
-            "capacities": f"{col['capacity']} increments by {col['state']}",
-            "energies": f"{col['energy']} increments by {col['state']}",
-            "step_type": col["state"],
+            "current_a": sign_source,
+            "capacities": f"{col['capacity']} increments by {direction}",
+            "energies": f"{col['energy']} increments by {direction}",
+            "step_type": col["state"] or f"sign of {col['current']} per step",
         },
         "original_units": {
             "time_s": unit,
-            "current_a": "A",
+            "current_a": unit_of("current", "A"),
             "voltage_v": "V",
-            "capacities": "Ah",
-            "energies": "Wh",
+            "capacities": unit_of("capacity", "Ah"),
+            "energies": unit_of("energy", "Wh"),
         },
     }
     if col["cycle_p"]:

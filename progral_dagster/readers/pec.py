@@ -7,7 +7,13 @@ in hh:mm:ss.xxx),...,Step Time (Seconds),...,Real Time,...,Voltage (V),Current (
 (mAh),Discharge Capacity (mAh),Charge Energy (mWh),Discharge Energy (mWh),...,Temp (°C),...`` and
 comma-separated rows, every line ending in a comma. UTF-8 (``°``).
 
-Mapping: ``Total Time`` (hours:minutes:seconds, hours unbounded) becomes ``time_s``; units are
+Older exports (cellpy's ``pec.csv``) differ: no ``Instruction Name``, ``Total Time (Seconds)``
+as a number, ``Voltage (mV)``/``Current (mA)``, the energies titled ``Charge Capacity (mWh)`` /
+``Discharge Capacity (mWh)`` (told from the capacities by their unit), a ``#RESULTS CHECK`` block
+before the titles, and ``Ambient``/``Cell surface``/``Station temperature (°C)`` columns (the
+cell's is taken).
+
+Mapping: ``Total Time`` (hours:minutes:seconds, hours unbounded, or seconds) becomes ``time_s``; units are
 taken from the titles (mAh, mWh -> Ah, Wh); ``Cycle`` numbered from 1 (PEC counts from 0);
 ``Step`` kept; ``Instruction Name`` gives the step type (charge, discharge, rest/idle/pause,
 OCV), else the current's sign per step; capacity/energy counters re-based per cycle. PEC logs
@@ -86,6 +92,34 @@ def _unit(title: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+def _find_counter(titles: list[str], direction: str, kind: str) -> str | None:
+    """The charge/discharge capacity (``kind`` "Ah") or energy ("Wh") column. Newer exports
+    title them ``Charge Capacity (mAh)`` and ``Charge Energy (mWh)``; older ones title both
+    ``Charge Capacity`` and tell them apart only by the unit (``(mAh)``, ``(mWh)``)."""
+    for t in titles:
+        low = t.lower()
+        if not (
+            low.startswith(f"{direction} capacity (") or low.startswith(f"{direction} energy (")
+        ):
+            continue
+        if (_unit(t) or "").endswith(kind):
+            return t
+    return None
+
+
+def _find_temperature(titles: list[str]) -> str | None:
+    """The cell temperature: ``Temp (°C)``, else a ``... temperature (°C)`` column other than
+    the station's or the ambient one (older exports: ``Cell surface temperature (°C)``)."""
+    hit = _find(titles, "Temp (")
+    if hit:
+        return hit
+    for t in titles:
+        low = t.lower()
+        if "temperature" in low and not low.startswith(("station", "ambient")):
+            return t
+    return None
+
+
 def instruction_type(name: str | None) -> str | None:
     """Step type a PEC instruction name states (None where the name does not say)."""
     low = (name or "").lower()
@@ -140,19 +174,22 @@ def read(paths) -> Measurement:
         "total_time": _find(titles, "Total Time"),
         "voltage": _find(titles, "Voltage"),
         "current": _find(titles, "Current"),
-        "charge_capacity": _find(titles, "Charge Capacity"),
-        "discharge_capacity": _find(titles, "Discharge Capacity"),
-        "charge_energy": _find(titles, "Charge Energy ("),
-        "discharge_energy": _find(titles, "Discharge Energy ("),
-        "temperature": _find(titles, "Temp ("),
+        "charge_capacity": _find_counter(titles, "charge", "Ah"),
+        "discharge_capacity": _find_counter(titles, "discharge", "Ah"),
+        "charge_energy": _find_counter(titles, "charge", "Wh"),
+        "discharge_energy": _find_counter(titles, "discharge", "Wh"),
+        "temperature": _find_temperature(titles),
     }
     for need in ("total_time", "voltage", "current"):
         if col[need] is None:
             raise ReaderError(
                 path, f"no {need.replace('_', ' ')} column in the title line", f"line {k + 1}"
             )
+    # "Total Time (Hours in hh:mm:ss.xxx)" (newer exports) or "Total Time (Seconds)" (older)
+    time_unit = (_unit(col["total_time"]) or "").lower()
+    time_in_seconds = time_unit in ("seconds", "s", "sec")
     types = {col[c]: pa.float64() for c in col if col[c] and c not in ("instruction", "total_time")}
-    types[col["total_time"]] = pa.string()
+    types[col["total_time"]] = pa.float64() if time_in_seconds else pa.string()
     if col["instruction"]:
         types[col["instruction"]] = pa.string()
     end = last_line_complete(buf, start, b",", len(titles))
@@ -189,10 +226,13 @@ def read(paths) -> Measurement:
         except ValueError:
             raise ReaderError(path, f"unknown unit {u!r} in column {col[key]!r}") from None
 
-    try:
-        time_s = durations_seconds(data.take(col["total_time"]))
-    except ValueError as exc:
-        raise ReaderError(path, f"Total Time: data {exc}") from None
+    if time_in_seconds:
+        time_s = num("total_time")
+    else:
+        try:
+            time_s = durations_seconds(data.take(col["total_time"]))
+        except ValueError as exc:
+            raise ReaderError(path, f"Total Time: data {exc}") from None
     current = num("current") * factor("current", "A")
     voltage = num("voltage") * factor("voltage", "V")
     cycle = cycles_from_one(num("cycle")) if col["cycle"] else np.ones(n, dtype=np.int32)
