@@ -46,17 +46,20 @@ TECHNIQUE_NAMES: dict[str, str] = {
     "IR compensation (PEIS)": "ZIR",
     "Linear Sweep Voltammetry": "LSV",
     "Cyclic Voltammetry": "CV",
+    "Cyclic Voltammetry Advanced": "CVA",
     "Modulo Bat": "MB",
 }
 
 IMPEDANCE_TECHNIQUES = frozenset({"PEIS", "GEIS", "ZIR"})
 # Potential sweeps: their potentiostatic rows are not a constant-voltage charge step.
-SWEEP_TECHNIQUES = frozenset({"LSV", "CV", "CA"})
+SWEEP_TECHNIQUES = frozenset({"LSV", "CV", "CVA", "CA"})
 
 # device code in the log module -> model; verified on the samples (the .mpt "Device :" line).
 DEVICE_CODES: dict[int, str] = {5: "VMP3", 16: "SP-300", 27: "SP-240"}
 
-_VOLTAGE = ("Ewe/V", "<Ewe>/V")
+# working-electrode potential: instantaneous, averaged (EC-Lab writes ``<Ewe>/V`` and, in some
+# 11.50 exports, ``<Ewe/V>``), and BT-Lab's cell voltage on battery cyclers (BCS: ``Ecell/V``)
+_VOLTAGE = ("Ewe/V", "<Ewe>/V", "<Ewe/V>", "Ecell/V")
 _CURRENT = ("I/mA", "<I>/mA")
 _CHARGE = ("dq/mA.h", "(Q-Qo)/mA.h", "(Q-Qo)/C")
 _CYCLE = ("cycle number", "half cycle")
@@ -68,14 +71,14 @@ def needed_columns(titles: list[str]) -> dict[str, str]:
     """The EC-Lab columns the mapping uses, among ``titles``, with the numpy type to read
     them as (small integer flags as float32: exact, and half the memory)."""
     have = set(titles)
-    if "freq/Hz" in have:
-        names = [*_IMPEDANCE, "time/s", "cycle number"]
-    else:
-        names = ["time/s", "mode", "ox/red", "Ns", "Temperature/°C"]
-        for group in (_VOLTAGE, _CURRENT, _CHARGE, _CYCLE):
-            first = next((c for c in group if c in have), None)
-            if first:
-                names.append(first)
+    names = ["time/s", "mode", "ox/red", "Ns", "Temperature/°C"]
+    for group in (_VOLTAGE, _CURRENT, _CHARGE, _CYCLE):
+        first = next((c for c in group if c in have), None)
+        if first:
+            names.append(first)
+    if "freq/Hz" in have:  # impedance, or a file that mixes impedance and other rows (MB)
+        names += [*_IMPEDANCE, "cycle number"]
+    names = list(dict.fromkeys(names))
     return {c: ("float32" if c in _SMALL_INTS else "float64") for c in names if c in have}
 
 
@@ -101,47 +104,104 @@ def charge_increments(cols: dict[str, np.ndarray]) -> tuple[np.ndarray | None, s
 def tables_from_columns(
     cols: dict[str, np.ndarray], technique: str | None, path: Path
 ) -> tuple[str, dict[str, pa.Table], dict]:
-    """(measurements.technique, tables, mapping metadata) from EC-Lab columns."""
+    """(measurements.technique, tables, mapping metadata) from EC-Lab columns.
+
+    A file with ``freq/Hz`` whose rows are all impedance points (PEIS, GEIS, ZIR) gives the
+    ``impedance`` table alone. Rows with ``freq/Hz`` 0 are not impedance points: the recorded
+    potential/current hold of GEIS/PEIS, or the rest and CC sequences of a Modulo Bat run that
+    also has PEIS/GEIS sequences. A file with such rows gives the ``cycling`` table of all rows
+    (impedance rows with ``step_type`` ``impedance``) and the ``impedance`` table of the rows with
+    a frequency, whose ``record`` is the row number in the file.
+    """
     if not cols:
         raise ReaderError(path, "no data columns")
     n = len(next(iter(cols.values())))
     if n == 0:
         raise ReaderError(path, "no data points")
-    if "freq/Hz" in cols or technique in IMPEDANCE_TECHNIQUES:
-        return (
-            "impedance",
-            {"impedance": _impedance(cols, path)},
-            {
-                "source_columns": {
-                    "frequency_hz": "freq/Hz",
-                    "z_real_ohm": "Re(Z)/Ohm",
-                    "z_imag_ohm": "-Im(Z)/Ohm (sign flipped)",
-                    "cycle": "cycle number" if "cycle number" in cols else None,
-                },
-                "original_units": {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm"},
-            },
+    is_impedance = technique in IMPEDANCE_TECHNIQUES
+    if "freq/Hz" not in cols and not is_impedance:
+        table, mapping = _cycling(cols, technique, path)
+        return "cycling", {"cycling": table}, mapping
+    if "freq/Hz" not in cols:
+        _impedance(cols, path)  # raises: names the missing column
+    f = cols["freq/Hz"]
+    eis = np.isfinite(f) & (f > 0)
+    if eis.all():
+        return "impedance", {"impedance": _impedance(cols, path)}, _impedance_mapping(cols)
+    try:
+        table, mapping = _cycling(cols, technique, path, impedance_rows=eis)
+    except ReaderError:
+        if not (is_impedance and eis.any()):
+            raise
+        # the hold rows cannot make a cycling table (no potential column): impedance points only
+        mapping = _impedance_mapping(cols)
+        mapping["impedance_rows"] = _rows_note(eis)
+        return "impedance", {"impedance": _impedance(cols, path, rows=eis)}, mapping
+    tables = {"cycling": table}
+    if eis.any():
+        imp = _impedance(cols, path, rows=eis)
+        tables = (
+            {"impedance": imp, "cycling": table} if is_impedance else {**tables, "impedance": imp}
         )
-    table, mapping = _cycling(cols, technique, path)
-    return "cycling", {"cycling": table}, mapping
+        imp_map = _impedance_mapping(cols)
+        mapping["source_columns"].update(
+            {k: v for k, v in imp_map["source_columns"].items() if k != "cycle"}
+        )
+        mapping["original_units"].update(imp_map["original_units"])
+        mapping["impedance_rows"] = _rows_note(eis)
+    return ("impedance" if is_impedance and eis.any() else "cycling"), tables, mapping
 
 
-def _impedance(cols: dict[str, np.ndarray], path: Path) -> pa.Table:
+def _rows_note(eis: np.ndarray) -> str:
+    return (
+        f"{int(eis.sum())} of {eis.size} rows have freq/Hz > 0 and are impedance points "
+        "(impedance.record = row number in the file); the others are not"
+    )
+
+
+def _impedance_mapping(cols: dict[str, np.ndarray]) -> dict:
+    return {
+        "source_columns": {
+            "frequency_hz": "freq/Hz",
+            "z_real_ohm": "Re(Z)/Ohm",
+            "z_imag_ohm": "-Im(Z)/Ohm (sign flipped)",
+            "cycle": "cycle number" if "cycle number" in cols else None,
+        },
+        "original_units": {"frequency_hz": "Hz", "z_real_ohm": "Ohm", "z_imag_ohm": "Ohm"},
+    }
+
+
+def _impedance(cols: dict[str, np.ndarray], path: Path, rows: np.ndarray | None = None) -> pa.Table:
+    """The impedance table of all rows, or of the rows selected by the mask ``rows``."""
     for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"):
         if c not in cols:
             raise ReaderError(path, f"impedance data without the column {c!r}")
+    # cycles numbered over the whole file, so that they match the cycling table's
     cycle = cycles_from_one(cols["cycle number"]) if "cycle number" in cols else None
+    time_s = cols.get("time/s")
+    record = None
+    if rows is not None:
+        pick = np.flatnonzero(rows)
+        record = pick + 1
+        cycle = cycle[pick] if cycle is not None else None
+        time_s = time_s[pick] if time_s is not None else None
+    sel = (lambda a: a) if rows is None else (lambda a: a[rows])
     return impedance_table(
-        frequency_hz=cols["freq/Hz"],
-        z_real_ohm=cols["Re(Z)/Ohm"],
-        z_imag_ohm=-cols["-Im(Z)/Ohm"],
+        frequency_hz=sel(cols["freq/Hz"]),
+        z_real_ohm=sel(cols["Re(Z)/Ohm"]),
+        z_imag_ohm=-sel(cols["-Im(Z)/Ohm"]),
         cycle=cycle,
-        time_s=cols.get("time/s"),
+        time_s=time_s,
+        record=record,
         path=path,
     )
 
 
 def _cycling(
-    cols: dict[str, np.ndarray], technique: str | None, path: Path
+    cols: dict[str, np.ndarray],
+    technique: str | None,
+    path: Path,
+    impedance_rows: np.ndarray | None = None,
 ) -> tuple[pa.Table, dict]:
     if "time/s" not in cols:
         raise ReaderError(
@@ -212,6 +272,8 @@ def _cycling(
         del m, galv
     else:
         step_type = step_types_from_current(i_a, segments(step, cycle))
+    if impedance_rows is not None and impedance_rows.any():
+        step_type = np.where(impedance_rows, cc.IMPEDANCE, step_type).astype(np.int8)
 
     if open_circuit:  # nothing flows: one shared zero column for all four counters
         qc = qd = ec = ed = i_a
@@ -243,7 +305,8 @@ def _cycling(
             "energies": f"|{vname} x dq| summed per cycle",
             "cycle": cycle_source,
             "step": "Ns + 1" if "Ns" in cols else None,
-            "step_type": "mode (1 CC, 2 CV, 3 rest) and ox/red" if mode is not None else "current",
+            "step_type": ("mode (1 CC, 2 CV, 3 rest) and ox/red" if mode is not None else "current")
+            + ("; impedance where freq/Hz > 0" if impedance_rows is not None else ""),
         },
         "original_units": {
             "time_s": "s",

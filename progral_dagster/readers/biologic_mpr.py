@@ -45,7 +45,7 @@ from . import _cycler_biologic as bl
 from .base import Measurement, ReaderError, guarded
 
 FORMATS = ("biologic-mpr",)
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: files mixing impedance and other rows give both tables (shared with .mpt)
 MAGIC = b"BIO-LOGIC MODULAR FILE\x1a"
 FILE_HEADER = 52
 

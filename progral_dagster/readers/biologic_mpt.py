@@ -23,9 +23,18 @@ Latin-1 text; numbers use a decimal comma when EC-Lab ran in a locale that write
 titles (``vsp_ocv_with.mpt``). ``Time format : Absolute`` exports (dates instead of
 ``time/s``) are rejected with that reason.
 
+Variants seen in public exports (EC-Lab 11.12 to 11.61, BT-Lab 1.79) and read here: voltage as
+``Ewe/V``, ``<Ewe>/V``, ``<Ewe/V>`` (11.50) or ``Ecell/V`` (BT-Lab, BCS cyclers); a blank title
+inside the title line and titles after the last filled column (11.61 PEIS with Ece: the rows
+stop before them; listed as ``columns_without_data``); a title line with or without a trailing
+tab; a last line without a newline; a header without data rows (rejected: no data rows).
+
 Which table: impedance techniques (PEIS, GEIS, ZIR; any file with ``freq/Hz``) go to
-``impedance``; everything else (GCPL, CP, OCV, LSV, MB, ...) to ``cycling``. The column mapping
-and derivations are in ``_cycler_biologic`` (shared with the ``.mpr`` reader).
+``impedance``; everything else (GCPL, CP, OCV, LSV, MB, ...) to ``cycling``. A file with
+``freq/Hz`` that also has rows without a frequency (``freq/Hz`` 0: a Modulo Bat run with rest/CC
+and PEIS/GEIS sequences, a GEIS/PEIS that records its hold) gives both tables: ``cycling`` of all
+rows, ``impedance`` of the rows with a frequency (see ``_cycler_biologic.tables_from_columns``).
+The column mapping and derivations are in ``_cycler_biologic`` (shared with the ``.mpr`` reader).
 
 Why not a library: galvani and yadg read .mpt files but are GPL-3 (the project is MIT);
 pandas is slower than pyarrow's CSV parser, which reads the tab-separated body here after the
@@ -53,7 +62,7 @@ from ._cycler_text import (
 from .base import Measurement, ReaderError, guarded
 
 FORMATS = ("biologic-mpt",)
-READER_VERSION = "1"
+READER_VERSION = "2"
 _MAGIC = (b"EC-Lab ASCII FILE", b"BT-Lab ASCII FILE")
 _NB = re.compile(r"Nb header lines\s*:\s*(\d+)")
 _MAX_HEADER = 10000
@@ -175,6 +184,10 @@ def read(paths) -> Measurement:
     titles = lines[nb - 1].split("\t")
     while titles and titles[-1].strip() == "":
         titles.pop()
+    columns = list(titles)  # as written, for the metadata
+    # a blank title inside the line (EC-Lab 11.61 writes "...\tRwe-ce/Ohm\t\tEwe-Ece/V" when Ece
+    # is recorded): a column of its own, named so that two blanks are not duplicates
+    titles = [t if t.strip() else f"_blank{k + 1}" for k, t in enumerate(titles)]
     if not titles or "mode" not in titles and "freq/Hz" not in titles and "time/s" not in titles:
         raise ReaderError(
             path, f"line {nb} is not the column-title line: {lines[nb - 1][:80]!r}", f"line {nb}"
@@ -191,12 +204,21 @@ def read(paths) -> Measurement:
         raise ReaderError(path, "no data rows after the header", f"line {nb + 1}")
     decimal_comma = b"," in first_data
     n_fields = first_data.count(b"\t") + 1
+    without_data: list[str] = []
     if n_fields < len(titles):
-        raise ReaderError(
-            path,
-            f"first data row has {n_fields} fields for {len(titles)} column titles",
-            f"line {nb + 1}",
-        )
+        # EC-Lab 11.61 writes titles after the last column it fills (the blank one and
+        # "Ewe-Ece/V" of PEIS with Ece recorded): the rows stop after the columns they fill. That
+        # is accepted when no column the mapping uses is among the titles without values.
+        without_data = columns[n_fields:]
+        used_missing = [t for t in titles[n_fields:] if t in bl.needed_columns(titles)]
+        if used_missing:
+            raise ReaderError(
+                path,
+                f"first data row has {n_fields} fields for {len(titles)} column titles "
+                f"(no values for {used_missing})",
+                f"line {nb + 1}",
+            )
+        titles = titles[:n_fields]
     names = titles + [f"_extra{k}" for k in range(n_fields - len(titles))]
     end = last_line_complete(buf, start, b"\t", len(titles))
     if end <= start:
@@ -246,7 +268,8 @@ def read(paths) -> Measurement:
         "decimal_separator": "," if decimal_comma else ".",
         "encoding": "latin-1",
         "header_lines": nb,
-        "columns": titles,
+        "columns": columns,
+        **({"columns_without_data": without_data} if without_data else {}),
         "n_points": next(iter(tables.values())).num_rows,
         "settings": meta["settings"],
         "header": hdr,

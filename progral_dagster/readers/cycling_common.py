@@ -229,6 +229,7 @@ def split_increments(
     ec = np.multiply(qc, av)
     qd = np.minimum(dq, 0.0)
     np.negative(qd, out=qd)
+    qd += 0.0  # -0.0 (negated zeros) becomes 0.0
     ed = np.multiply(qd, av, out=av)
     for a in (qc, qd, ec, ed):
         accumulate_per_cycle(a, cycle, out=a)
