@@ -60,7 +60,7 @@ from .cycling_common import (
 )
 
 FORMATS = ("arbin-csv", "arbin-xlsx", "arbin-res")
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: empty index columns, GlobalInfo, case-insensitive metadata titles
 _JET = b"Standard Jet DB"
 _META_KEYS = {"test_id", "iv_ch_id", "schedule_file_name"}
 _DEFAULT_UNITS = {"time": "s", "current": "A", "voltage": "V", "capacity": "Ah", "energy": "Wh"}

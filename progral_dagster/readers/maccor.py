@@ -74,7 +74,7 @@ from .cycling_common import (
 )
 
 FORMATS = ("maccor-text", "maccor-impedance")
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: variants of public exports (test-time units, mA titles, comma CSV)
 _MAX_HEADER = 80
 
 # canonical -> accepted titles (lower case)

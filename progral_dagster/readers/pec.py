@@ -56,7 +56,7 @@ from .cycling_common import (
 )
 
 FORMATS = ("pec-csv",)
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: older exports (seconds, mV/mA, energies by unit, cell temperature)
 _MAX_HEADER = 200
 
 

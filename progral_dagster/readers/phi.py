@@ -52,7 +52,7 @@ import pyarrow as pa
 from .base import Measurement, ReaderError, guarded
 
 FORMATS = ("phi-spe", "phi-pro")
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: KE = hv - BE (work function kept as metadata)
 _DESC = 96
 _DTYPES = {b"f4": "<f4", b"f8": "<f8", b"i4": "<i4"}
 _MAX_HEADER = 1 << 20

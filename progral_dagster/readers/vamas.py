@@ -72,7 +72,7 @@ from ..warehouse.schemas import reader_schema
 from .base import Measurement, ReaderError, UnsupportedFormat, guarded
 
 FORMATS = ("vamas",)
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: BE = hv - KE (work function not subtracted), CasaXPS energies kinetic
 MAGIC = "VAMAS Surface Chemical Analysis Standard Data Transfer Format 1988 May 4"
 UNKNOWN = 1e37
 
