@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -23,6 +26,10 @@ from types import ModuleType
 from .base import Measurement, ReaderError, UnsupportedFormat, as_paths, read_head
 
 HEAD_BYTES = 65536
+# A UTF-8 byte-order mark: no instrument writes one, but a text export opened and saved again in
+# Windows Notepad (or Excel's "CSV UTF-8") starts with it. Detection looks past it and the
+# reader gets a copy without it (see :func:`read`), so every text reader handles such files.
+BOM = b"\xef\xbb\xbf"
 
 # Order matters only where two readers might both claim a file: more specific ones first.
 READER_MODULES: tuple[str, ...] = (
@@ -64,6 +71,8 @@ def detect(path: str | os.PathLike) -> tuple[str, ModuleType] | None:
         head = read_head(p, HEAD_BYTES)
     except OSError:
         return None
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
     for mod in reader_modules():
         try:
             fmt = mod.sniff(p, head)
@@ -108,7 +117,47 @@ def read(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Measurement:
             + " (see docs/formats.md for unsupported variants)",
         )
     _fmt, mod = found
-    m = mod.read(ps if len(ps) > 1 else ps[0])
+    readable, tmpdir = _without_bom(ps)
+    if tmpdir is None:
+        m = mod.read(ps if len(ps) > 1 else ps[0])
+    else:
+        try:
+            m = mod.read(readable if len(readable) > 1 else readable[0])
+        except ReaderError as exc:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            back = {str(r): str(p) for r, p in zip(readable, ps, strict=True)}
+            raise type(exc)(back.get(exc.path, exc.path), exc.reason, exc.position) from None
+        # tables may be streams that read the copy later: it goes when the measurement does
+        weakref.finalize(m, shutil.rmtree, tmpdir, ignore_errors=True)
+        m.metadata = {**(m.metadata or {}), "utf8_bom_removed": True}
+        m.paths = []
     if not m.paths:
         m.paths = [str(p) for p in ps]
     return m
+
+
+def _without_bom(ps: list[Path]) -> tuple[list[Path], str | None]:
+    """The files to give the reader: those starting with a UTF-8 byte-order mark copied, under
+    their own names, into a temporary folder without it (the originals are never touched)."""
+    marked = []
+    for p in ps:
+        try:
+            with open(p, "rb") as fh:
+                marked.append(fh.read(len(BOM)) == BOM)
+        except OSError:
+            marked.append(False)
+    if not any(marked):
+        return ps, None
+    tmpdir = tempfile.mkdtemp(prefix="progral-bom-")
+    out = []
+    for i, (p, has_bom) in enumerate(zip(ps, marked, strict=True)):
+        if not has_bom:
+            out.append(p)
+            continue
+        q = Path(tmpdir) / str(i) / p.name
+        q.parent.mkdir()
+        with open(p, "rb") as fin, open(q, "wb") as fout:
+            fin.seek(len(BOM))
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        out.append(q)
+    return out, tmpdir
