@@ -8,6 +8,8 @@ import pytest
 
 from progral_dagster.readers import ReaderError, iontof_spectrum, read
 
+from .conftest import SAMPLES
+
 FILES = ["sims-iontof/P_Ru_Bi1_1.txt", "sims-iontof/N_HEA19_Bi1_1.txt"]
 
 
@@ -72,3 +74,14 @@ def test_broken_exports(tmp_path, content, reason):
     with pytest.raises(ReaderError) as e:
         iontof_spectrum.read(p)
     assert reason in str(e.value) and str(p) in str(e.value)
+
+
+def test_decimal_comma_export_reads_like_the_original(tmp_path):
+    """SurfaceLab on a German-locale Windows writes 0,000197: same table, separator recorded."""
+    src = SAMPLES / "sims-iontof" / "P_Ru_Bi1_1.txt"
+    lines = src.read_bytes().split(b"\r\n")
+    comma = tmp_path / "P_Ru_comma.txt"
+    comma.write_bytes(b"\r\n".join(lines[:3] + [ln.replace(b".", b",") for ln in lines[3:]]))
+    plain, m = read(src), read(comma)
+    assert plain.metadata["decimal_separator"] == "." and m.metadata["decimal_separator"] == ","
+    assert m.tables["tof_sims_spectra"].equals(plain.tables["tof_sims_spectra"])

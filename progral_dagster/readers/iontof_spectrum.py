@@ -17,6 +17,8 @@ intensity (counts). Every data row of the file is kept, in file order.
 Metadata: ``binning_channels`` (int), ``deadtime_correction`` (bool), every other ``# key: value``
 header line under its key, and ``polarity`` / ``polarity_source`` when the file name says it
 (``P_``/``N_`` prefix, ``_pos``/``_neg``); the spectrum itself does not record polarity.
+``decimal_separator``: ``,`` for exports written with decimal commas (SurfaceLab on a
+German-locale Windows; decided from the m/z column of the first data rows), else ``.``.
 
 Why not a library: pySPM reads IONTOF's binary .ita/.itm files, not the ASCII exports; the
 export is a three-column TSV, which pyarrow's multithreaded CSV parser reads at full speed, so
@@ -95,6 +97,22 @@ def _parse_header(path: Path, data: bytes) -> tuple[dict, int]:
 
 
 _TYPES = {"channel": pa.float64(), "mz": pa.float64(), "intensity": pa.float64()}
+_COMMA_NUMBER = re.compile(r"^-?\d+,\d+$")
+
+
+def _decimal_point(head: bytes, n_header: int) -> str:
+    """"," when the data rows write decimal commas (SurfaceLab on a German-locale Windows), else
+    ".": decided from the m/z column of the first data rows (m/z always has a fraction)."""
+    rows = head.split(b"\n")[n_header : n_header + 20]
+    for row in rows:
+        cells = row.strip().split(b"\t")
+        if len(cells) == 3:
+            mz = cells[1].decode("latin-1").strip()
+            if "." in mz:
+                return "."
+            if _COMMA_NUMBER.match(mz):
+                return ","
+    return "."
 
 
 @guarded
@@ -104,6 +122,8 @@ def read(paths) -> Measurement:
     with open(path, "rb") as fh:
         head = fh.read(16384)
     meta, n_header = _parse_header(path, head)
+    decimal = _decimal_point(head, n_header)
+    meta["decimal_separator"] = decimal
     try:
         table = pacsv.read_csv(
             path,
@@ -112,7 +132,9 @@ def read(paths) -> Measurement:
                 use_threads=size > (4 << 20),
             ),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
-            convert_options=pacsv.ConvertOptions(column_types=_TYPES, strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_TYPES, strings_can_be_null=False, decimal_point=decimal
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         msg = str(exc).split("\n")[0]
