@@ -27,7 +27,11 @@ number), sputter_time_s (s), dose (primary ions), fluence_ions_cm2 (ions/cm^2), 
 Metadata: ``profile_smoothing`` (the first header line), ``columns`` (every intensity column
 parsed: kind, species, isotopes, charge, members of groups, numerator/denominator of ratios,
 mass), ``n_points``, ``n_columns``, ``sputter_time_max_s``, ``fluence_max_ions_cm2``,
-``polarity`` (from the charges of the species, else from the file name) and ``polarity_source``.
+``polarity`` (from the charges of the species, else from the file name) and ``polarity_source``,
+``decimal_separator``: ``,`` for exports written with decimal commas (SurfaceLab on a
+German-locale Windows), else ``.``. It is decided from the numeric fields of the first data rows
+only (peak names in the header hold commas too; see :func:`decimal_separator`) and applies to
+the mass line as well; a file whose rows have no fractional number is read with ``.``.
 
 Why not a library: no maintained library reads these exports (pySPM reads the binary .ita/.itm
 files; the authors of the sample files parse them with ad-hoc pandas code). The body is a plain
@@ -39,6 +43,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +65,30 @@ _LEADING = {
     "dose": "dose",
     "fluence": "fluence_ions_cm2",
 }
+# A number with a fraction, written with a decimal point / a decimal comma.
+_DOT_NUMBER = re.compile(rb"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$|^[-+]?\d+\.(?:[eE][-+]?\d+)?$")
+_COMMA_NUMBER = re.compile(rb"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
+_SNIFF_ROWS = 50
+_SNIFF_BYTES = 1 << 16
+
+
+def decimal_separator(fields: Iterable[bytes]) -> str | None:
+    """``"."`` or ``","``: the decimal separator the numeric ``fields`` are written with
+    (SurfaceLab on a German-locale Windows writes ``0,000197``); None when no field has a
+    fraction or they disagree (the caller then reads with ``.``, as before)."""
+    dot = comma = False
+    for f in fields:
+        f = f.strip()
+        if _DOT_NUMBER.match(f):
+            dot = True
+        elif _COMMA_NUMBER.match(f):
+            comma = True
+    return None if dot == comma else "," if comma else "."
+
+
+def first_rows(body: bytes) -> list[bytes]:
+    """The first data rows of ``body`` (at most 50 lines from its first 64 KiB), CR stripped."""
+    return [r.rstrip(b"\r") for r in body[:_SNIFF_BYTES].split(b"\n")[:_SNIFF_ROWS]]
 
 
 def sniff(path: Path, head: bytes) -> str | None:
@@ -93,11 +122,11 @@ def _fields(line: str) -> list[str]:
     return [x.strip() for x in f]
 
 
-def _parse_mass(text: str, path: Path, col: int) -> float | None:
+def _parse_mass(text: str, path: Path, col: int, decimal: str = ".") -> float | None:
     if text in ("", "N/A", "n/a"):
         return None
     try:
-        value = float(text)
+        value = float(text.replace(",", ".") if decimal == "," else text)
         if not math.isfinite(value):
             raise ValueError(text)
         return value
@@ -157,6 +186,7 @@ def read(paths) -> Measurement:
     colnames = [f"c{j}" for j in range(ncols)]
     # Every row ends with a tab: one empty extra column, read and dropped.
     trailing = body.split(b"\n", 1)[0].rstrip(b"\r").endswith(b"\t")
+    decimal = decimal_separator(f for r in first_rows(body) for f in r.split(b"\t")) or "."
     try:
         table = pacsv.read_csv(
             io.BytesIO(body),
@@ -170,6 +200,7 @@ def read(paths) -> Measurement:
                 null_values=[""],
                 strings_can_be_null=True,
                 include_columns=colnames,
+                decimal_point=decimal,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -196,7 +227,7 @@ def read(paths) -> Measurement:
     col_meta = []
     mass_list: list[float | None] = []
     for k, (j, pn) in enumerate(zip(value_cols, parsed, strict=True)):
-        m = _parse_mass(masses[j], path, j)
+        m = _parse_mass(masses[j], path, j, decimal)
         mass_list.append(m)
         d = pn.to_dict()
         d["column_index"] = k
@@ -237,6 +268,7 @@ def read(paths) -> Measurement:
         "n_points": npts,
         "n_columns": nval,
         "columns": col_meta,
+        "decimal_separator": decimal,
     }
     for key, label in (
         ("sputter_time_s", "sputter_time_max_s"),

@@ -34,7 +34,11 @@ z (layer, null for 2D), intensity (counts); ions in image-number order, pixels i
 Metadata: ``measurement_name``, ``ions`` (in table order), ``image_numbers``, ``has_total``,
 ``shape`` ((y, x) or (z, y, x)), ``field_of_view_um`` ((x, y), or None), ``pixel_size_um``
 (x pixel size; ``pixel_size_y_um`` too when pixels are not square), ``polarity``, ``scans``,
-``total_counts`` per ion, and every other header line per file under ``headers``.
+``total_counts`` per ion, and every other header line per file under ``headers``;
+``decimal_separator``: ``,`` when the pixel rows write decimal commas (``0 0 12,5``, SurfaceLab
+on a German-locale Windows; decided per file from the first pixel rows; a file of integer counts
+decides nothing and is read as before), else ``.``. A field of view written with a decimal
+comma (``100,0 x 100,0 um``) is read too.
 
 Why not a library: pySPM reads the binary .ita files, not these exports, and no library reads
 them; the body is parsed with ``pyarrow.csv`` (space-delimited), falling back to a plain
@@ -53,13 +57,14 @@ import pyarrow.csv as pacsv
 
 from .base import Measurement, ReaderError, as_paths, guarded
 from .grouping import member_parts
+from .iontof_depth_profile import decimal_separator, first_rows
 
 FORMATS = ("iontof-image",)
 READER_VERSION = "1"
 TABLE = "tof_sims_images"
 _MAX_HEADER_LINES = 200
 _NON_SPACE = re.compile(rb"\S")
-_NUM_ROW = re.compile(rb"^\s*-?\d+\s+-?\d+\s+(-?\d+\s+)?[-+0-9.eEinfaINFA]+\s*$")
+_NUM_ROW = re.compile(rb"^\s*-?\d+\s+-?\d+\s+(-?\d+\s+)?[-+0-9.,eEinfaINFA]+\s*$")
 _UNIT_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1000.0, "nm": 1e-3}
 _FOV = re.compile(r"^\s*([0-9.eE+-]+)\s*(?:[x×*]\s*([0-9.eE+-]+))?\s*([a-z]+)?\s*$", re.I)
 
@@ -102,6 +107,8 @@ def _decode(raw: bytes) -> str:
 def _parse_fov(key: str, value: str) -> tuple[float, float] | None:
     """Field of view (x, y) in um from ``100.0 x 100.0 um`` or key ``Field of View (mm)``."""
     value, key = (t.replace("\u00b5", "u").replace("\u03bc", "u") for t in (value, key))
+    if "." not in value:  # decimal comma (German-locale SurfaceLab)
+        value = value.replace(",", ".")
     m = _FOV.match(value)
     if not m:
         return None
@@ -169,7 +176,8 @@ def _parse_file(path: Path) -> dict:
         )
     if ncol_title in (3, 4) and ncol_title != ncol:
         raise ReaderError(path, f"column titles name {ncol_title} columns, rows hold {ncol}")
-    idx, values = _parse_numbers(path, body, ncol, nline)
+    decimal = decimal_separator(f for r in first_rows(body) for f in r.split())
+    idx, values = _parse_numbers(path, body, ncol, nline, decimal or ".")
     lk = {k.lower(): k for k in header}
     pixels = None
     if "pixels" in lk:
@@ -192,6 +200,7 @@ def _parse_file(path: Path) -> dict:
         "ncol": ncol,
         "pixels": pixels,
         "fov": fov,
+        "decimal": decimal,
         "ion": header.get(lk.get("ion", ""), None),
         "measurement": header.get(lk.get("measurement", ""), None),
         "polarity": header.get(lk.get("polarity", ""), None),
@@ -200,9 +209,10 @@ def _parse_file(path: Path) -> dict:
 
 
 def _parse_numbers(
-    path: Path, body: bytes, ncol: int, nline: int
+    path: Path, body: bytes, ncol: int, nline: int, decimal: str = "."
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Pixel index columns (x, y[, z]) as int32 and the values as float64."""
+    """Pixel index columns (x, y[, z]) as int32 and the values as float64 (``decimal``: the
+    decimal separator of the values)."""
     names = [f"c{i}" for i in range(ncol)]
     types = {n: pa.int32() for n in names[:-1]} | {names[-1]: pa.float64()}
     try:
@@ -210,7 +220,9 @@ def _parse_numbers(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=len(body) > 1 << 18),
             parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""]),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[""], decimal_point=decimal
+            ),
         )
         if not any(t.column(i).null_count for i in range(ncol)):
             cols = [t.column(i).to_numpy() for i in range(ncol)]
@@ -231,7 +243,7 @@ def _parse_numbers(
                 path, f"pixel row holds {len(f)} values, expected {ncol}", f"line {nline + i + 1}"
             )
         try:
-            out[n] = [float(v) for v in f]
+            out[n] = [float(v.replace(b",", b".") if decimal == "," else v) for v in f]
         except ValueError:
             raise ReaderError(
                 path, f"not a number in pixel row: {row[:80]!r}", f"line {nline + i + 1}"
@@ -353,6 +365,7 @@ def read(paths) -> Measurement:
         "pixel_size_um": fov[0] / nx if fov else None,
         "total_counts": {f["ion"]: _finite_sum(f["values"]) for f in files},
         "headers": {f["path"].name: f["header"] for f in files},
+        "decimal_separator": "," if any(f["decimal"] == "," for f in files) else ".",
     }
     if fov and abs(fov[0] / nx - fov[1] / ny) > 1e-9 * max(fov):
         meta["pixel_size_y_um"] = fov[1] / ny

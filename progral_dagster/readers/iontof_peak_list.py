@@ -21,7 +21,11 @@ RGB integer. Empty cells and ``(null)`` become nulls; ``nan`` and ``-NAN(IND)`` 
 metadata (``extra_columns``) and not stored.
 
 Metadata: ``n_peaks`` (rows other than the total), ``total_area`` (area of the ``total`` row),
-``polarity`` from the charges of the assignments (see :mod:`.iontof_markup`).
+``polarity`` from the charges of the assignments (see :mod:`.iontof_markup`),
+``decimal_separator``: ``,`` for exports written with decimal commas (SurfaceLab on a
+German-locale Windows: ``28191324,00``), else ``.``; decided from the numeric columns of the first
+rows only (assignments such as ``^206PbI_3-, ^207PbI_3-PbI_3-`` hold commas too), ``.`` when
+no value there has a fraction.
 
 Why not a library: no library reads this export; it is a TSV with a fixed title line, so the
 body goes to ``pyarrow.csv`` with the lake types, after MSVC's special-value spellings
@@ -39,6 +43,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .base import Measurement, ReaderError, guarded
+from .iontof_depth_profile import decimal_separator, first_rows
 from .iontof_markup import parse_peak_name
 
 FORMATS = ("iontof-peak-list",)
@@ -73,8 +78,9 @@ _REQUIRED = ("no", "center_mass_u", "lower_mass_u", "upper_mass_u")
 _MSVC_SPECIALS = [
     (sign + word, b"nan")
     for word in (b"NAN(IND)", b"nan(ind)", b"NAN(SNAN)", b"nan(snan)", b"1.#IND", b"1.#QNAN")
+    + (b"1,#IND", b"1,#QNAN")  # the old spellings on a decimal-comma locale
     for sign in (b"-", b"")
-] + [(b"1.#INF", b"inf")]
+] + [(b"1.#INF", b"inf"), (b"1,#INF", b"inf")]
 
 
 def _norm(title: str) -> str:
@@ -120,6 +126,13 @@ def read(paths) -> Measurement:
         if token in body:
             body = body.replace(token, repl)
     trailing = body.split(b"\n", 1)[0].rstrip(b"\r").endswith(b"\t")
+    numeric = [i for i, n in enumerate(names) if n not in _STRING_COLS and not n.startswith("_")]
+    decimal = (
+        decimal_separator(
+            f[i] for f in (r.split(b"\t") for r in first_rows(body)) for i in numeric if i < len(f)
+        )
+        or "."
+    )
     types = {
         n: pa.string()
         if n in _STRING_COLS or n.startswith("_extra")
@@ -136,6 +149,7 @@ def read(paths) -> Measurement:
                 null_values=["", "(null)"],
                 strings_can_be_null=True,
                 include_columns=[n for n in names if not n.startswith("_extra")],
+                decimal_point=decimal,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -155,7 +169,7 @@ def read(paths) -> Measurement:
     cols = {n: table.column(n) for n in table.column_names}
     if cols["no"].null_count:
         raise ReaderError(path, "a peak row has no number in column 'No.' (truncated file?)")
-    meta: dict = {"n_rows": table.num_rows}
+    meta: dict = {"n_rows": table.num_rows, "decimal_separator": decimal}
     if extra:
         meta["extra_columns"] = extra
     desc = table.column("description").to_pylist() if "description" in cols else []
