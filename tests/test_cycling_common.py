@@ -44,8 +44,8 @@ def test_cycles_from_one_conventions():
     assert cycles_from_one(np.array([1, 1, 2])).tolist() == [1, 1, 2]  # Neware/Arbin
     assert cycles_from_one(np.array([5, 6])).tolist() == [5, 6]  # a continued test keeps numbers
     assert cycles_from_one(np.array([0.0, 1.0])).dtype == np.int32
-    with pytest.raises(ValueError):
-        cycles_from_one(np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match=r"data row 2 \(2 such rows\)"):
+        cycles_from_one(np.array([0.0, np.nan, 1.0, np.inf]))
 
 
 def test_segments_count_changes():

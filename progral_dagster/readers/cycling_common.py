@@ -107,8 +107,12 @@ def cycles_from_one(raw: np.ndarray) -> np.ndarray:
     if raw.size == 0:
         return raw.astype(np.int32)
     if raw.dtype.kind == "f":
-        if not np.all(np.isfinite(raw)):
-            raise ValueError("cycle numbers contain NaN or infinity")
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if bad.size:
+            raise ValueError(
+                f"cycle number missing or not finite in data row {int(bad[0]) + 1} "
+                f"({bad.size} such rows)"
+            )
         raw = np.rint(raw)
     low = int(raw.min())
     shift = 1 - low if low <= 1 else 0
