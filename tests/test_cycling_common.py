@@ -210,3 +210,19 @@ def test_impedance_table_schema():
     assert t.schema == reader_schema("impedance")
     assert t.column("cycle").null_count == 2 and t.column("time_s").null_count == 2
     assert isinstance(t, pa.Table)
+
+
+def test_durations_fast_path_and_loose_forms():
+    """Maccor/PEC test times: the fast byte decoder, and the looser forms MIMS Client writes
+    (one-digit fields, long fractions, decimal comma) through the fallback; bad rows named."""
+    import pyarrow as pa
+
+    from progral_dagster.readers._cycler_text import durations_seconds
+
+    fast = durations_seconds(pa.array(["0d 00:00:10.0000", "123:45:06.789", "1d 01:00:00.5"]))
+    np.testing.assert_allclose(fast, [10.0, 123 * 3600 + 45 * 60 + 6.789, 86400 + 3600.5])
+    loose = durations_seconds(pa.array(["0d 00:00:5.05000019073486", "1:2:3,5", "0d 0:0:0"]))
+    np.testing.assert_allclose(loose, [5.05000019073486, 3723.5, 0.0])
+    rows = ["0d 00:00:01.0"] * 40_000 + ["not a time"]  # the second chunk holds the bad row
+    with pytest.raises(ValueError, match="row 40001 is not"):
+        durations_seconds(pa.array(rows))

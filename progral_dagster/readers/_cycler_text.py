@@ -190,27 +190,51 @@ def _string_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
+# "[Nd ]h:m:s[.f]" with one-digit fields, long fractions or a decimal comma (MIMS Client:
+# "0d 00:00:5.05000019073486"), for what the fast decoder does not take
+_LOOSE_DURATION = r"^\s*(?:(?P<d>\d+)d\s+)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:[.,]\d*)?)\s*$"
+
+
 def durations_seconds(col, chunk: int = 1 << 15) -> np.ndarray:
     """Seconds from text durations ``[Nd ]H...H:MM:SS[.fff]`` (Maccor ``0d 00:00:10.0000``,
     PEC ``123:45:06.789``: hours unbounded), decoded with numpy on the column's bytes (several
     times faster than regular expressions over the strings), ``chunk`` rows at a time so that
-    the working arrays stay small.
+    the working arrays stay small. A chunk the fast decoder refuses is tried once more with a
+    regular expression that also takes one-digit fields, long fractions and decimal commas.
 
     Raises ValueError naming the first row (from 1) that is not such a duration.
     """
     a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     out = np.empty(len(a))
     for i in range(0, len(a), chunk):
+        part = a.slice(i, chunk)
         try:
-            out[i : i + chunk] = _durations(a.slice(i, chunk))
-        except ValueError as exc:
-            m = re.match(r"row (\d+)", str(exc))
-            if not m:
-                raise
-            raise ValueError(
-                f"row {int(m.group(1)) + i} is not a [Nd ]h:mm:ss[.f] duration"
-            ) from None
+            out[i : i + chunk] = _durations(part)
+        except ValueError:
+            try:
+                out[i : i + chunk] = _loose_durations(part)
+            except ValueError as exc:
+                m = re.match(r"row (\d+)", str(exc))
+                if not m:
+                    raise
+                raise ValueError(
+                    f"row {int(m.group(1)) + i} is not a [Nd ]h:mm:ss[.f] duration"
+                ) from None
     return out
+
+
+def _loose_durations(col) -> np.ndarray:
+    parts = pc.extract_regex(pc.replace_substring(col, ",", "."), _LOOSE_DURATION)
+    bad = parts.is_null().to_numpy(zero_copy_only=False)
+    if bad.any():
+        raise ValueError(f"row {int(np.flatnonzero(bad)[0]) + 1} is not a duration")
+
+    def field(name: str) -> np.ndarray:
+        f = pc.struct_field(parts, name)
+        f = pc.if_else(pc.equal(f, ""), "0", f)
+        return column_numpy(pc.cast(f, pa.float64()))
+
+    return field("d") * 86400.0 + field("h") * 3600.0 + field("m") * 60.0 + field("s")
 
 
 def _durations(col) -> np.ndarray:

@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ._cycler_text import (
     Columns,
@@ -108,8 +107,6 @@ _DAYTIME = r"^\s*(\d+)d\s+(\d+):(\d+):([0-9.,]+)\s*$"
 _TIMED_TITLE = re.compile(r"^test\s*(?:time)?\s*\(\s*(sec|s|min|hr|h)\s*\)$")
 _TIME_FACTORS = {"sec": (1.0, "s"), "s": (1.0, "s"), "min": (60.0, "min"), "hr": (3600.0, "h"),
                  "h": (3600.0, "h")}  # fmt: skip
-# "[Nd ]h:m:s[.f]" with one-digit fields and long fractions (MIMS Client: "0d 00:00:5.05000019")
-_LOOSE_DURATION = r"^\s*(?:(?P<d>\d+)d\s+)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:[.,]\d*)?)\s*$"
 _CLOCK_FORMATS = (
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %I:%M:%S %p",
@@ -255,29 +252,6 @@ def _test_time_column(names: list[str]) -> tuple[str | None, tuple[float, str] |
     return _column(names, "test_time"), None
 
 
-def _durations(col) -> np.ndarray:
-    """Seconds of ``[Nd ]h:mm:ss[.f]`` test times; the fast decoder first, then a regular
-    expression for the looser form MIMS Client writes (``0d 00:00:5.05000019073486``:
-    one-digit fields, more fraction digits than the fast decoder takes, decimal comma)."""
-    try:
-        return durations_seconds(col)
-    except ValueError:
-        pass
-    a = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    parts = pc.extract_regex(pc.replace_substring(a, ",", "."), _LOOSE_DURATION)
-    bad = parts.is_null().to_numpy(zero_copy_only=False)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 1
-        raise ValueError(f"row {row} is not a [Nd ]h:mm:ss[.f] duration")
-
-    def field(name: str) -> np.ndarray:
-        f = pc.struct_field(parts, name)
-        f = pc.if_else(pc.equal(f, ""), "0", f)
-        return column_numpy(pc.cast(f, pa.float64()))
-
-    return field("d") * 86400.0 + field("h") * 3600.0 + field("m") * 60.0 + field("s")
-
-
 @guarded
 def read(paths) -> Measurement:
     path = Path(paths if not isinstance(paths, (list, tuple)) else paths[0])
@@ -364,7 +338,7 @@ def read(paths) -> Measurement:
 
     if daytime:
         try:
-            tt = _durations(data.take(col["test_time"]))
+            tt = durations_seconds(data.take(col["test_time"]))
         except ValueError as exc:
             raise ReaderError(path, f"test time: data {exc}") from None
     else:
