@@ -57,6 +57,15 @@ def test_run_model_and_champion_in_mlflow(trained):
     assert np.isfinite(crit).all() and np.std(crit) > 0  # the critic loss moves
     run = client.get_run(mv.run_id)
     assert run.data.params["iterations"] == "20" and "distance" in run.data.metrics
+    # the champion step re-scores a model exactly as its training run scored it (same image,
+    # size and seed): the registered model reproduces the logged distance
+    import mlflow.pytorch
+
+    from progral_dagster.ml.slicegan import distance_to_training
+
+    net = mlflow.pytorch.load_model(f"models:/slicegan-nmc-sem/{mv.version}")
+    _, cmp = distance_to_training(net, crop, 1.0, size=64, seed=0)
+    assert cmp["distance"] == pytest.approx(run.data.metrics["distance"], rel=1e-6)
 
 
 def test_generated_volumes_have_the_training_phases(trained, tmp_path, capsys):

@@ -90,8 +90,7 @@ def slicegan_generator(context: dg.AssetExecutionContext, config: SliceGANTraini
     import mlflow as mlf
     import mlflow.pytorch as mlflow_pytorch
 
-    from ..ml.microstructure import compare_metrics
-    from ..ml.slicegan import cpu_config, generate_volume, reference_config, train_slicegan
+    from ..ml.slicegan import cpu_config, distance_to_training, reference_config, train_slicegan
     from ..ml.slicegan_plots import loss_figure, slices_figure
 
     sets = training_sets(lake)
@@ -116,11 +115,8 @@ def slicegan_generator(context: dg.AssetExecutionContext, config: SliceGANTraini
         iters = config.iterations or (int(os.environ["PROGRAL_SLICEGAN_ITERATIONS"])
                                       if os.environ.get("PROGRAL_SLICEGAN_ITERATIONS") else None)
         res = train_slicegan(images, cfg, iterations=iters, time_budget_s=budget, seed=config.seed, callback=progress)
-        size = config.compare_size
-        gen = generate_volume(res.generator, size, seed=config.seed)
         real = images[0]
-        real_cmp = real if real.ndim == 3 else real[None, :size * 2, :size * 2]
-        cmp = compare_metrics(gen if real.ndim == 3 else gen[:1], real_cmp, vox, tortuosity=real.ndim == 3)
+        gen, cmp = distance_to_training(res.generator, real, vox, size=config.compare_size, seed=config.seed)
         hist = pd.DataFrame(res.history)
         figs = {"losses": loss_figure(hist), "slices": slices_figure(gen, real)}
         with mlflow.run(context, name, run_name=f"{name} ({cfg.name})") as run:
@@ -145,7 +141,8 @@ def slicegan_generator(context: dg.AssetExecutionContext, config: SliceGANTraini
                                             pip_requirements=registry.requirements("torch", "numpy"))
             mv = mlf.register_model(info.model_uri, name, await_registration_for=0)
         candidates[material] = {"model_name": name, "model_version": str(mv.version), "run_id": run.info.run_id,
-                                "distance": float(cmp["distance"]), "voxel_size_um": vox}
+                                "distance": float(cmp["distance"]), "voxel_size_um": vox,
+                                "compare_size": config.compare_size, "seed": config.seed}
         md[f"{name}_distance"] = float(cmp["distance"])
         md[f"{name}_slices"] = png_markdown(figs["slices"], title=f"{material}: generated vs real")
     yield dg.MaterializeResult(metadata={**md, "candidates": dg.MetadataValue.json(candidates),
@@ -168,8 +165,7 @@ def _training_image_for(lake: LakeResource, material: str) -> np.ndarray | None:
 def slicegan_champions(context: dg.AssetExecutionContext, lake: LakeResource, mlflow: MlflowTracking):
     import mlflow.pytorch as mlflow_pytorch
 
-    from ..ml.microstructure import compare_metrics
-    from ..ml.slicegan import generate_volume
+    from ..ml.slicegan import distance_to_training
     from ..mlflow import promotion
 
     mlflow.setup()
@@ -180,11 +176,10 @@ def slicegan_champions(context: dg.AssetExecutionContext, lake: LakeResource, ml
         real = _training_image_for(lake, material)
 
         def distance(uri: str, _real=real, _c=c) -> float:
-            net = mlflow_pytorch.load_model(uri)
-            gen = generate_volume(net, 64, seed=0)
-            r = _real if _real.ndim == 3 else _real[None, :128, :128]
-            return compare_metrics(gen if _real.ndim == 3 else gen[:1], r, _c["voxel_size_um"],
-                                   tortuosity=_real.ndim == 3)["distance"]
+            # the champion is scored exactly as the candidate was: same image, size and seed
+            _, cmp = distance_to_training(mlflow_pytorch.load_model(uri), _real, _c["voxel_size_um"],
+                                          size=_c.get("compare_size", 64), seed=_c.get("seed", 0))
+            return cmp["distance"]
 
         d = promotion.promote(c["model_name"], c["model_version"], c["distance"], metric="distance",
                               higher_is_better=False, evaluate_champion=(distance if real is not None else None))

@@ -23,6 +23,7 @@ _LAZY = {
     "generate_volume": "generate",
     "save_generator": "generate",
     "load_generator": "generate",
+    "distance_to_training": "evaluate",
     "Generator3D": "networks",
     "Critic2D": "networks",
     "CropSampler": "data",
